@@ -1,0 +1,103 @@
+//! The in-process L1: a synchronous, bounded, TTL'd map of decoded read models.
+//!
+//! Values are immutable [`Arc`]s, so a caller cannot poison the L1 by mutating what it got.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+
+/// An L1 key: the document id and the tenant it was read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct L1Key {
+    /// The tenant bound to the reading context, if any.
+    pub tenant: Option<Uuid>,
+    /// The document id.
+    pub id: Uuid,
+}
+
+impl L1Key {
+    /// Build a key.
+    pub const fn new(tenant: Option<Uuid>, id: Uuid) -> Self {
+        L1Key { tenant, id }
+    }
+}
+
+/// An L1 value: the coordinator stores its own decoded entry type behind it.
+pub type L1Value = Arc<dyn Any + Send + Sync>;
+
+/// Counters and sizes of one L1.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct L1Stats {
+    /// Entries held now (may include expired entries nobody touched yet).
+    pub size: usize,
+    /// The exact bound on `size`.
+    pub capacity: usize,
+    /// Reads that found a live entry.
+    pub hits: u64,
+    /// Reads that found nothing or an expired entry.
+    pub misses: u64,
+    /// Entries evicted to make room.
+    pub evictions: u64,
+    /// Candidates refused by admission (W-TinyLFU).
+    pub rejections: u64,
+    /// Entries removed by `remove` or `clear`.
+    pub invalidations: u64,
+    /// Entries found expired.
+    pub expirations: u64,
+}
+
+/// What an L1 store is built from.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct L1Config {
+    /// The exact maximum number of entries.
+    pub capacity: usize,
+    /// Every entry's lifetime.
+    pub ttl: Duration,
+    /// The clock TTLs are measured with.
+    pub clock: SharedClock,
+}
+
+impl L1Config {
+    /// Build a config.
+    pub fn new(capacity: usize, ttl: Duration, clock: SharedClock) -> Self {
+        L1Config {
+            capacity,
+            ttl,
+            clock,
+        }
+    }
+}
+
+/// A bounded in-process store. Synchronous: no I/O ever happens on an L1 hit.
+///
+/// Implementations must be safe to call from many threads, never exceed `capacity`, and treat an
+/// entry as absent once `ttl` has passed since its insertion.
+pub trait L1Store: Send + Sync + fmt::Debug {
+    /// The live value under `key`.
+    fn get(&self, key: &L1Key) -> Option<L1Value>;
+    /// Insert or replace (subject to admission), with a fresh lifetime.
+    fn insert(&self, key: L1Key, value: L1Value);
+    /// Remove `key`; `true` if it was present.
+    fn remove(&self, key: &L1Key) -> bool;
+    /// Remove everything.
+    fn clear(&self);
+    /// Counters and sizes.
+    fn stats(&self) -> L1Stats;
+}
+
+impl fmt::Display for L1Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "size {}/{} hits {} misses {} evictions {} rejections {}",
+            self.size, self.capacity, self.hits, self.misses, self.evictions, self.rejections
+        )
+    }
+}

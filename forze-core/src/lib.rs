@@ -1,0 +1,76 @@
+//! forze: document persistence with read-through caching.
+//!
+//! Declare a document once with `#[derive(Document)]`, wire backends by logical name, and call
+//! typed ports from handlers that never change when caching is switched on.
+//!
+//! ```
+//! use forze_core::Document;
+//!
+//! #[derive(Document)]
+//! #[document_spec(name = "products", cache(name = "products", l1(ttl = "2s")))]
+//! pub struct Product {
+//!     pub name: String,
+//!     pub price: i32,
+//! }
+//!
+//! assert_eq!(PRODUCT_SPEC.name, "products");
+//! let l1 = PRODUCT_SPEC.cache.as_ref().and_then(|c| c.l1).expect("l1 configured");
+//! assert_eq!(l1.ttl, std::time::Duration::from_secs(2));
+//! ```
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![doc(test(attr(deny(warnings))))]
+
+extern crate self as forze_core;
+
+pub mod cache;
+pub mod clock;
+mod error;
+pub mod l1;
+mod model;
+pub mod runtime;
+pub mod spec;
+pub mod store;
+
+pub use error::{Error, ErrorKind, Result};
+pub use model::{Document, DocumentMeta, FieldKind, FieldSchema, Row};
+pub use spec::{AgeBasedTtl, CacheSpec, DocumentSpec, L1Spec, L1StoreKind};
+
+/// `#[derive(Document)]` and its `#[document_spec(...)]` attribute.
+///
+/// See the crate docs and DESIGN §3 for the grammar.
+#[cfg(feature = "macros")]
+pub use forze_macros::Document;
+
+/// The traits a user or a backend names: `use forze_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::cache::Cache;
+    pub use crate::model::Document;
+    pub use crate::runtime::{DepsModule, LifecycleModule};
+    pub use crate::store::DocumentStore;
+}
+
+/// Used by code `#[derive(Document)]` generates. Not public API: no semver guarantees.
+#[doc(hidden)]
+pub mod __private {
+    pub use ::chrono::{DateTime, Utc};
+    pub use ::serde;
+    pub use ::uuid::Uuid;
+    pub use std::borrow::Cow;
+    pub use std::clone::Clone;
+    pub use std::default::Default;
+    pub use std::fmt::Debug;
+    pub use std::option::Option::{self, None, Some};
+    pub use std::result::Result::{self, Err, Ok};
+    pub use std::time::Duration;
+
+    /// Deserialize a present JSON value (including `null`) as `Some(value)`, for the
+    /// `Option<Option<T>>` fields of update DTOs: absent = `None`, `null` = `Some(None)`.
+    pub fn deserialize_some<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        T: ::serde::Deserialize<'de>,
+        D: ::serde::Deserializer<'de>,
+    {
+        <T as ::serde::Deserialize<'de>>::deserialize(deserializer).map(Some)
+    }
+}

@@ -1,0 +1,225 @@
+//! The object-safe document-store contract that backends implement.
+//!
+//! Backends work on untyped [`Row`]s; the typed ports ([`DocumentCommand`](crate::DocumentCommand),
+//! [`DocumentQuery`](crate::DocumentQuery)) convert. Every method is cancel-safe in the sense that
+//! dropping its future never corrupts the store (an in-flight statement may or may not commit).
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{FieldSchema, Row};
+
+/// A boxed, `Send` future: what the object-safe backend traits return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Per-call context handed to a store: the transaction the call runs in, if any.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct StoreCx {
+    /// The open transaction (from a [`TransactionManager`] registered for the same backend).
+    pub tx: Option<Arc<dyn Transaction>>,
+}
+
+impl StoreCx {
+    /// A context outside any transaction.
+    pub fn none() -> Self {
+        StoreCx::default()
+    }
+
+    /// A context inside `tx`.
+    pub fn in_tx(tx: Arc<dyn Transaction>) -> Self {
+        StoreCx { tx: Some(tx) }
+    }
+}
+
+impl fmt::Debug for StoreCx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreCx")
+            .field("in_transaction", &self.tx.is_some())
+            .finish()
+    }
+}
+
+/// One optimistic-concurrency update: apply `fields` to `id` if its stored rev is `rev`.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    /// The document.
+    pub id: Uuid,
+    /// The rev the caller read; a different stored rev is `RevisionMismatch`.
+    pub rev: i64,
+    /// The fields to set (a JSON `null` clears a nullable field). Absent = unchanged.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Patch {
+    /// Build a patch.
+    pub fn new(id: Uuid, rev: i64, fields: serde_json::Map<String, serde_json::Value>) -> Self {
+        Patch { id, rev, fields }
+    }
+}
+
+/// The result of one applied [`Patch`].
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    /// The stored row after the update.
+    pub row: Row,
+    /// `false` if the patch changed nothing: nothing was written and the rev was kept.
+    pub changed: bool,
+}
+
+impl Updated {
+    /// Build an outcome.
+    pub fn new(row: Row, changed: bool) -> Self {
+        Updated { row, changed }
+    }
+}
+
+/// Sort direction of [`ListQuery`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SortOrder {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// A page of documents: sorted by one field (or the metadata `id`, `rev`, `created_at`,
+/// `last_update_at`), then by `id` for a stable order.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListQuery {
+    /// At most this many rows (`None` = all).
+    pub limit: Option<u64>,
+    /// Skip this many rows.
+    pub offset: u64,
+    /// The field to sort by and the direction; `None` = by `id` ascending.
+    pub sort: Option<(Cow<'static, str>, SortOrder)>,
+}
+
+impl ListQuery {
+    /// Every document, by id.
+    pub fn new() -> Self {
+        ListQuery::default()
+    }
+    /// At most `limit` rows.
+    #[must_use]
+    pub fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    /// Skip `offset` rows.
+    #[must_use]
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+    /// Sort by `field` in `order`.
+    #[must_use]
+    pub fn sort(mut self, field: impl Into<Cow<'static, str>>, order: SortOrder) -> Self {
+        self.sort = Some((field.into(), order));
+        self
+    }
+}
+
+/// What a document backend is bound to: one spec's logical name and field schema.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct DocumentBinding {
+    /// The spec's logical name.
+    pub name: Cow<'static, str>,
+    /// The document's fields.
+    pub fields: &'static [FieldSchema],
+}
+
+impl DocumentBinding {
+    /// Build a binding.
+    pub fn new(name: impl Into<Cow<'static, str>>, fields: &'static [FieldSchema]) -> Self {
+        DocumentBinding {
+            name: name.into(),
+            fields,
+        }
+    }
+}
+
+/// A registered document backend: makes the store of one spec.
+///
+/// The runtime calls [`bind`](Self::bind) once per spec and keeps the store.
+pub trait DocumentBackend: Send + Sync + fmt::Debug {
+    /// The store for one document type.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the backend cannot serve this schema.
+    fn bind(&self, binding: &DocumentBinding) -> Result<Arc<dyn DocumentStore>>;
+}
+
+/// Stores documents. Object-safe; used as `Arc<dyn DocumentStore>`.
+///
+/// Contracts every implementation keeps (the in-memory store is the reference):
+/// ids and timestamps come from the caller; a duplicate id is `Conflict`; a missing id is
+/// `NotFound` naming it; a stale rev is `RevisionMismatch`; batch writes are all or nothing; a
+/// patch that changes nothing writes nothing and keeps `rev` and `last_update_at`.
+pub trait DocumentStore: Send + Sync + fmt::Debug {
+    /// Insert new rows, all or nothing. A duplicate id (stored or within `rows`) is `Conflict`.
+    fn insert<'a>(&'a self, cx: &'a StoreCx, rows: Vec<Row>) -> BoxFuture<'a, Result<Vec<Row>>>;
+
+    /// Insert `row` unless its id exists. Returns the stored row and whether it was inserted.
+    fn ensure<'a>(&'a self, cx: &'a StoreCx, row: Row) -> BoxFuture<'a, Result<(Row, bool)>>;
+
+    /// Apply every patch, all or nothing. Each changed row gets `rev + 1` and
+    /// `last_update_at = now`.
+    fn update<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        patches: Vec<Patch>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Updated>>>;
+
+    /// Bump `rev` and set `last_update_at = now` without changing fields.
+    fn touch<'a>(&'a self, cx: &'a StoreCx, id: Uuid, now: DateTime<Utc>)
+    -> BoxFuture<'a, Result<Row>>;
+
+    /// Delete every id, all or nothing; missing ids are `NotFound` naming them.
+    fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>>;
+
+    /// One document; `lock` = `SELECT … FOR UPDATE` semantics inside a transaction.
+    fn get<'a>(&'a self, cx: &'a StoreCx, id: Uuid, lock: bool)
+    -> BoxFuture<'a, Result<Option<Row>>>;
+
+    /// The documents that exist among `ids`, in any order, in one query.
+    fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>>;
+
+    /// A page of documents. An unknown sort field is `Validation`.
+    fn list<'a>(&'a self, cx: &'a StoreCx, query: &'a ListQuery)
+    -> BoxFuture<'a, Result<Vec<Row>>>;
+
+    /// The number of documents.
+    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>>;
+}
+
+/// An open transaction of some backend. Stores downcast it through [`as_any`](Self::as_any).
+pub trait Transaction: Send + Sync + 'static {
+    /// For the backend's stores to reach their own transaction type.
+    fn as_any(&self) -> &dyn Any;
+    /// Commit. Later calls through this transaction fail.
+    fn commit(&self) -> BoxFuture<'_, Result<()>>;
+    /// Roll back. Later calls through this transaction fail.
+    fn rollback(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// Opens transactions: registered under a route name (`.tx("products")`).
+pub trait TransactionManager: Send + Sync + fmt::Debug {
+    /// Begin a transaction.
+    fn begin(&self) -> BoxFuture<'_, Result<Arc<dyn Transaction>>>;
+}

@@ -1,0 +1,1 @@
+//! forze-postgres (work in progress).

@@ -1,0 +1,1 @@
+//! forze-redis (work in progress).

@@ -1,0 +1,1 @@
+//! Ephemeral servers (work in progress).

@@ -1,0 +1,35 @@
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes
+default:
+    @just --list
+
+# fmt check + clippy, warnings are errors
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Everything: unit, trybuild UI, in-memory, real Postgres + Redis, doctests
+test:
+    cargo nextest run --workspace --all-features --no-tests=pass
+    cargo test --workspace --all-features --doc
+
+# Re-record trybuild snapshots, then review `git diff`
+ui-bless:
+    TRYBUILD=overwrite cargo test -p forze-tests --test ui
+
+# API docs, warnings are errors
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+
+# forze-core must not depend on any backend client crate
+deps-check:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if cargo tree -p forze-core -e normal | grep -E 'sqlx|redis'; then
+        echo "forze-core depends on a backend crate (above)"; exit 1
+    fi
+    echo "forze-core names neither sqlx nor redis"
+
+# What .ci/run runs
+ci: lint test doc deps-check
