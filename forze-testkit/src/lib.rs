@@ -1,1 +1,1 @@
-//! Ephemeral servers (work in progress).
+//! Ephemeral Postgres and Redis servers for forze's tests and demos (work in progress).

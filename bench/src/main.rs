@@ -1,0 +1,2 @@
+//! `just bench` (work in progress).
+fn main() {}
