@@ -21,20 +21,37 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![doc(test(attr(deny(warnings))))]
 
+#[allow(unused_extern_crates)] // used by the derive in this crate's own tests and docs
 extern crate self as forze_core;
 
+mod breaker;
 pub mod cache;
 pub mod clock;
+mod codec;
+mod coordinator;
 mod error;
 pub mod l1;
+pub mod memory;
 mod model;
+mod ports;
 pub mod runtime;
+mod singleflight;
 pub mod spec;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
+pub use breaker::BreakerState;
+pub use coordinator::{CacheStats, CoordinatorConfig};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Document, DocumentMeta, FieldKind, FieldSchema, Row};
+pub use ports::{CacheHandle, DocumentCommand, DocumentQuery};
+pub use runtime::{
+    DepsRegistry, DocumentAccess, ExecutionContext, ExecutionRuntime, FrozenDeps, FrozenLifecycle,
+    LifecyclePlan,
+};
 pub use spec::{AgeBasedTtl, CacheSpec, DocumentSpec, L1Spec, L1StoreKind};
+pub use store::{ListQuery, SortOrder};
 
 /// `#[derive(Document)]` and its `#[document_spec(...)]` attribute.
 ///

@@ -20,12 +20,19 @@ use crate::model::{FieldSchema, Row};
 /// A boxed, `Send` future: what the object-safe backend traits return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Per-call context handed to a store: the transaction the call runs in, if any.
+/// Per-call context handed to a store: the transaction the call runs in, if any, and the tenant
+/// bound to the calling context.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct StoreCx {
     /// The open transaction (from a [`TransactionManager`] registered for the same backend).
     pub tx: Option<Arc<dyn Transaction>>,
+    /// The tenant bound to the calling context (`ctx.with_tenant(..)`), if any.
+    ///
+    /// Cache keys and single-flight keys are partitioned by tenant, so a store that is shared by
+    /// several tenants must keep each tenant's documents apart (the in-memory store does); a
+    /// store without tenancy support should reject a `Some` tenant rather than ignore it.
+    pub tenant: Option<Uuid>,
 }
 
 impl StoreCx {
@@ -36,7 +43,17 @@ impl StoreCx {
 
     /// A context inside `tx`.
     pub fn in_tx(tx: Arc<dyn Transaction>) -> Self {
-        StoreCx { tx: Some(tx) }
+        StoreCx {
+            tx: Some(tx),
+            tenant: None,
+        }
+    }
+
+    /// The same context, for `tenant` (`None` = no tenant).
+    #[must_use]
+    pub fn with_tenant(mut self, tenant: Option<Uuid>) -> Self {
+        self.tenant = tenant;
+        self
     }
 }
 
@@ -44,6 +61,7 @@ impl fmt::Debug for StoreCx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreCx")
             .field("in_transaction", &self.tx.is_some())
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -187,15 +205,23 @@ pub trait DocumentStore: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Vec<Updated>>>;
 
     /// Bump `rev` and set `last_update_at = now` without changing fields.
-    fn touch<'a>(&'a self, cx: &'a StoreCx, id: Uuid, now: DateTime<Utc>)
-    -> BoxFuture<'a, Result<Row>>;
+    fn touch<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Row>>;
 
     /// Delete every id, all or nothing; missing ids are `NotFound` naming them.
     fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>>;
 
     /// One document; `lock` = `SELECT … FOR UPDATE` semantics inside a transaction.
-    fn get<'a>(&'a self, cx: &'a StoreCx, id: Uuid, lock: bool)
-    -> BoxFuture<'a, Result<Option<Row>>>;
+    fn get<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        id: Uuid,
+        lock: bool,
+    ) -> BoxFuture<'a, Result<Option<Row>>>;
 
     /// The documents that exist among `ids`, in any order, in one query.
     fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>>;

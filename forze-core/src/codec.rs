@@ -1,0 +1,74 @@
+//! Conversions between the generated DTOs and untyped rows, and the shared error messages.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Document, Row};
+
+/// A DTO as the JSON object of its fields.
+pub(crate) fn to_fields<T: Serialize>(
+    document: &str,
+    what: &str,
+    dto: &T,
+) -> Result<Map<String, Value>> {
+    match serde_json::to_value(dto) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Serialization,
+            format!("the {what} of document `{document}` did not serialize to a JSON object"),
+        )),
+        Err(err) => Err(Error::new(
+            ErrorKind::Serialization,
+            format!("the {what} of document `{document}` could not be serialized"),
+        )
+        .with_source(err)),
+    }
+}
+
+/// A stored row as the read model.
+pub(crate) fn row_to_read<D: Document>(document: &str, row: Row) -> Result<D::Read> {
+    let id = row.meta.id;
+    let mut map = row.fields;
+    map.insert("id".into(), Value::String(id.to_string()));
+    map.insert("rev".into(), Value::from(row.meta.rev));
+    map.insert("created_at".into(), timestamp(row.meta.created_at));
+    map.insert("last_update_at".into(), timestamp(row.meta.last_update_at));
+    serde_json::from_value(Value::Object(map)).map_err(|err| {
+        Error::new(
+            ErrorKind::Serialization,
+            format!("document `{document}` {id}: the stored row does not match the read model"),
+        )
+        .with_source(err)
+    })
+}
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Value {
+    Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+pub(crate) fn not_found(document: &str, id: Uuid) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("document `{document}` {id} not found"),
+    )
+}
+
+pub(crate) fn many_not_found(document: &str, ids: &[Uuid]) -> Error {
+    if let [id] = ids {
+        return not_found(document, *id);
+    }
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    Error::new(
+        ErrorKind::NotFound,
+        format!("documents `{document}` not found: [{}]", ids.join(", ")),
+    )
+}
+
+pub(crate) fn internal(document: &str, what: &str) -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        format!("document `{document}`: the store {what}"),
+    )
+}

@@ -1,0 +1,336 @@
+//! The untyped part of a cache lane: the cache, its breaker, the pending invalidations and the
+//! counters. One per (spec, runtime).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::breaker::Breaker;
+use crate::cache::{Cache, Invalidation};
+use crate::clock::SharedClock;
+use crate::coordinator::{CacheStats, CoordinatorConfig};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::DocumentMeta;
+use crate::spec::CacheSpec;
+use crate::store::BoxFuture;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn inc(&self) {
+        self.add(1);
+    }
+    pub(crate) fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) decode_errors: Counter,
+    pub(crate) fills: Counter,
+    pub(crate) fills_rejected: Counter,
+    pub(crate) store_reads: Counter,
+    pub(crate) cache_errors: Counter,
+    pub(crate) breaker_rejections: Counter,
+    pub(crate) invalidations: Counter,
+    pub(crate) invalidation_failures: Counter,
+    pub(crate) flushes: Counter,
+}
+
+#[derive(Debug, Default)]
+struct PendingState {
+    /// Cache key → the highest rev whose tombstone could not be written.
+    revs: HashMap<String, i64>,
+    /// Set when `revs` overflowed and ids were dropped: until then, bypass the cache entirely
+    /// (every entry written before has expired by then).
+    bypass_until: Option<Instant>,
+}
+
+impl PendingState {
+    fn active(&self) -> bool {
+        !self.revs.is_empty() || self.bypass_until.is_some()
+    }
+}
+
+/// The invalidations that failed, to be written before cached reads resume.
+#[derive(Debug, Default)]
+struct Pending {
+    /// `true` while `state` holds anything: the one check on the hit path.
+    active: AtomicBool,
+    state: Mutex<PendingState>,
+}
+
+pub(crate) struct CacheLane {
+    pub(crate) document: Cow<'static, str>,
+    pub(crate) spec: CacheSpec,
+    pub(crate) cache: Arc<dyn Cache>,
+    pub(crate) counters: Counters,
+    config: CoordinatorConfig,
+    clock: SharedClock,
+    breaker: Breaker,
+    pending: Pending,
+    flush_lock: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for CacheLane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheLane")
+            .field("document", &self.document)
+            .field("cache", &self.spec.name)
+            .field("breaker", &self.breaker.state())
+            .finish()
+    }
+}
+
+impl CacheLane {
+    pub(crate) fn new(
+        document: Cow<'static, str>,
+        spec: CacheSpec,
+        cache: Arc<dyn Cache>,
+        config: CoordinatorConfig,
+        clock: SharedClock,
+    ) -> Self {
+        CacheLane {
+            breaker: Breaker::new(
+                config.breaker_threshold,
+                config.breaker_cool_down,
+                Arc::clone(&clock),
+            ),
+            document,
+            spec,
+            cache,
+            counters: Counters::default(),
+            config,
+            clock,
+            pending: Pending::default(),
+            flush_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Make one cache call under the breaker and the per-call timeout. `op` is only invoked
+    /// when the breaker lets the call through.
+    pub(crate) async fn call<'a, T>(
+        &'a self,
+        op: impl FnOnce() -> BoxFuture<'a, Result<T>>,
+    ) -> Result<T> {
+        let Some(permit) = self.breaker.try_acquire() else {
+            self.counters.breaker_rejections.inc();
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "cache `{}` of document `{}` is skipped: its circuit breaker is open",
+                    self.spec.name, self.document
+                ),
+            ));
+        };
+        match tokio::time::timeout(self.config.cache_timeout, op()).await {
+            Ok(Ok(value)) => {
+                permit.success();
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                permit.failure();
+                self.counters.cache_errors.inc();
+                tracing::debug!(document = %self.document, cache = %self.spec.name, error = %err, "cache call failed");
+                Err(err)
+            }
+            Err(_) => {
+                permit.failure();
+                self.counters.cache_errors.inc();
+                tracing::debug!(document = %self.document, cache = %self.spec.name, timeout = ?self.config.cache_timeout, "cache call timed out");
+                Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "cache `{}` of document `{}` did not answer within {:?}",
+                        self.spec.name, self.document, self.config.cache_timeout
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Whether a read may use the cache now. With invalidations pending, first writes them
+    /// (one caller at a time; the others bypass the cache meanwhile): `false` until every
+    /// pending id is invalidated.
+    pub(crate) async fn reads_enabled(&self) -> bool {
+        if !self.pending.active.load(Ordering::Acquire) {
+            return true;
+        }
+        self.flush().await
+    }
+
+    /// Whether a fill may be written now (not while invalidations are pending).
+    pub(crate) fn fills_enabled(&self) -> bool {
+        !self.pending.active.load(Ordering::Acquire)
+    }
+
+    async fn flush(&self) -> bool {
+        let Ok(_flushing) = self.flush_lock.try_lock() else {
+            return false;
+        };
+        let batch: Vec<Invalidation> = {
+            let mut state = self.pending.state.lock();
+            if let Some(until) = state.bypass_until {
+                if self.clock.now() < until {
+                    return false;
+                }
+                state.bypass_until = None;
+                tracing::info!(document = %self.document, "cache bypass window over; cached reads resume");
+            }
+            state
+                .revs
+                .iter()
+                .map(|(key, rev)| Invalidation::new(key.clone(), *rev, self.spec.ttl))
+                .collect()
+        };
+        if !batch.is_empty() {
+            if self
+                .call(|| self.cache.invalidate_many(&batch))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+            self.counters.flushes.inc();
+            tracing::info!(document = %self.document, ids = batch.len(), "pending cache invalidations written");
+        }
+        self.settle(&batch)
+    }
+
+    /// Forget the pending invalidations that `written` covers; `true` if none is left.
+    fn settle(&self, written: &[Invalidation]) -> bool {
+        let mut state = self.pending.state.lock();
+        for inv in written {
+            if state.revs.get(&inv.key).is_some_and(|rev| *rev <= inv.rev) {
+                state.revs.remove(&inv.key);
+            }
+        }
+        let active = state.active();
+        self.pending.active.store(active, Ordering::Release);
+        !active
+    }
+
+    /// Write tombstones now. If that fails, remember them: reads of this spec use the cache
+    /// again only once they are written.
+    pub(crate) async fn invalidate(&self, invalidations: Vec<Invalidation>) {
+        if invalidations.is_empty() {
+            return;
+        }
+        self.counters.invalidations.add(invalidations.len());
+        match self
+            .call(|| self.cache.invalidate_many(&invalidations))
+            .await
+        {
+            Ok(()) => {
+                if self.pending.active.load(Ordering::Acquire) {
+                    self.settle(&invalidations);
+                }
+            }
+            Err(err) => {
+                self.counters.invalidation_failures.add(invalidations.len());
+                tracing::warn!(
+                    document = %self.document,
+                    cache = %self.spec.name,
+                    ids = invalidations.len(),
+                    error = %err,
+                    "cache invalidation failed; the ids are remembered and invalidated before cached reads resume"
+                );
+                self.remember(invalidations);
+            }
+        }
+    }
+
+    fn remember(&self, invalidations: Vec<Invalidation>) {
+        let mut state = self.pending.state.lock();
+        for inv in invalidations {
+            let rev = state.revs.entry(inv.key).or_insert(inv.rev);
+            *rev = (*rev).max(inv.rev);
+        }
+        if state.revs.len() > self.config.max_pending_invalidations {
+            let dropped = state.revs.len();
+            state.revs.clear();
+            state.bypass_until = Some(self.clock.now() + self.spec.ttl);
+            tracing::warn!(
+                document = %self.document,
+                dropped,
+                bypass = ?self.spec.ttl,
+                "too many pending cache invalidations; bypassing the cache until every entry written before has expired"
+            );
+        }
+        self.pending.active.store(true, Ordering::Release);
+    }
+
+    /// A cached payload did not decode: count it, evict it (best effort), carry on to the store.
+    pub(crate) async fn undecodable(&self, key: &str, rev: i64, err: &serde_json::Error) {
+        self.counters.decode_errors.inc();
+        tracing::warn!(
+            document = %self.document,
+            key,
+            rev,
+            error = %err,
+            "cached payload does not decode; evicting it and reading the store"
+        );
+        let _ = self
+            .call(|| self.cache.evict(key, rev, self.spec.ttl))
+            .await;
+    }
+
+    /// The lifetime of a fill of a document with `meta`.
+    pub(crate) fn ttl_for(&self, meta: &DocumentMeta) -> Duration {
+        match self.spec.age_ttl {
+            Some(age) => {
+                let since = self.clock.utc_now() - meta.last_update_at;
+                age.lifetime(since.to_std().unwrap_or(Duration::ZERO))
+            }
+            None => self.spec.ttl,
+        }
+    }
+
+    pub(crate) fn stats(&self, fetches: u64, coalesced: u64, in_flight: usize) -> CacheStats {
+        let c = &self.counters;
+        let (pending, bypassing) = {
+            let state = self.pending.state.lock();
+            (state.revs.len(), state.bypass_until.is_some())
+        };
+        CacheStats {
+            hits: c.hits.get(),
+            misses: c.misses.get(),
+            decode_errors: c.decode_errors.get(),
+            fills: c.fills.get(),
+            fills_rejected: c.fills_rejected.get(),
+            store_reads: c.store_reads.get(),
+            fetches,
+            coalesced,
+            in_flight,
+            cache_errors: c.cache_errors.get(),
+            breaker_rejections: c.breaker_rejections.get(),
+            breaker: self.breaker.state(),
+            invalidations: c.invalidations.get(),
+            invalidation_failures: c.invalidation_failures.get(),
+            pending_invalidations: pending,
+            bypassing,
+            flushes: c.flushes.get(),
+        }
+    }
+}
+
+/// The cache key of a document: its id, prefixed by the tenant when one is bound.
+pub(crate) fn cache_key(tenant: Option<uuid::Uuid>, id: uuid::Uuid) -> String {
+    match tenant {
+        Some(tenant) => format!("{tenant}:{id}"),
+        None => id.to_string(),
+    }
+}

@@ -1,0 +1,140 @@
+//! The read-through coordinator: the caching logic between the typed ports and the backends,
+//! written against the [`Cache`](crate::cache::Cache) and
+//! [`DocumentStore`](crate::store::DocumentStore) traits only.
+//!
+//! There is exactly one *lane* per (spec, runtime), shared by the query and command ports and by
+//! every context of the runtime: one single-flight map, one circuit breaker, one set of pending
+//! invalidations (and, with issue 6, one L1). That is what makes a replica read its own writes.
+//!
+//! Read path (`get` of a cached spec, outside a transaction):
+//!
+//! 1. *(L1, issue 6: a hit returns the decoded `Arc` without I/O.)*
+//! 2. If invalidations are pending from a cache outage, write them first; until that works,
+//!    bypass the cache (never serve stale).
+//! 3. One `Cache::get` under the breaker and a per-call timeout. A hit is decoded with one
+//!    `serde_json::from_slice` and returned, without touching the single-flight map. A payload
+//!    that does not decode is counted, evicted at its rev, and treated as a miss.
+//! 4. Miss (or cache failure): a single-flight fetch keyed by (tenant, id), run detached, reads
+//!    the store and — unless the cache failed — fills with a compare-and-set at the rev read.
+//!
+//! Write path: after the store write commits (after the transaction commits, for writes in one),
+//! the single-flight entries of the written ids are forgotten and tombstones carrying the new
+//! rev ([`TOMBSTONE_DELETED`](crate::cache::TOMBSTONE_DELETED) for deletes) are written. A
+//! tombstone that cannot be written is remembered (step 2).
+
+mod document;
+mod lane;
+
+use std::time::Duration;
+
+pub(crate) use document::{CacheSource, DocumentLane};
+pub(crate) use lane::CacheLane;
+
+use crate::breaker::BreakerState;
+
+/// Tuning of the read-through coordinator, per runtime
+/// ([`ExecutionRuntime::with_coordinator`](crate::ExecutionRuntime::with_coordinator)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use forze_core::CoordinatorConfig;
+///
+/// let config = CoordinatorConfig::default()
+///     .cache_timeout(Duration::from_millis(20))
+///     .breaker(3, Duration::from_secs(2));
+/// assert_eq!(config.breaker_threshold, 3);
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorConfig {
+    /// The budget of one cache call; a slower call counts as a failure and the read goes to the
+    /// store. Default 50 ms.
+    pub cache_timeout: Duration,
+    /// Consecutive cache failures that open the breaker. Default 5.
+    pub breaker_threshold: u32,
+    /// How long an open breaker skips the cache before letting one probe through. Default 5 s.
+    pub breaker_cool_down: Duration,
+    /// The most ids whose invalidation failed that a lane remembers. Beyond it the lane forgets
+    /// them and bypasses the cache for the cache `ttl`, so nothing written before is served.
+    /// Default 10 000.
+    pub max_pending_invalidations: usize,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            cache_timeout: Duration::from_millis(50),
+            breaker_threshold: 5,
+            breaker_cool_down: Duration::from_secs(5),
+            max_pending_invalidations: 10_000,
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    /// Set the budget of one cache call.
+    #[must_use]
+    pub fn cache_timeout(mut self, timeout: Duration) -> Self {
+        self.cache_timeout = timeout;
+        self
+    }
+
+    /// Open the breaker after `threshold` consecutive failures (at least 1), for `cool_down`.
+    #[must_use]
+    pub fn breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.breaker_threshold = threshold.max(1);
+        self.breaker_cool_down = cool_down;
+        self
+    }
+
+    /// Set how many failed invalidations a lane remembers.
+    #[must_use]
+    pub fn max_pending_invalidations(mut self, max: usize) -> Self {
+        self.max_pending_invalidations = max;
+        self
+    }
+}
+
+/// Counters and state of one cache lane (one cached spec in one runtime), from
+/// [`ExecutionContext::cache_stats`](crate::ExecutionContext::cache_stats) or
+/// [`CacheHandle::stats`](crate::CacheHandle::stats).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered by the shared cache.
+    pub hits: u64,
+    /// Reads the shared cache had no value for.
+    pub misses: u64,
+    /// Cached payloads that did not decode (evicted, read from the store instead).
+    pub decode_errors: u64,
+    /// Fills the cache installed.
+    pub fills: u64,
+    /// Fills the cache rejected because it knew a newer rev (a late, stale fill).
+    pub fills_rejected: u64,
+    /// Store reads made by the read-through path (single-flight fetches and batch misses).
+    pub store_reads: u64,
+    /// Single-flight fetches started.
+    pub fetches: u64,
+    /// Callers that joined a fetch another caller started.
+    pub coalesced: u64,
+    /// Single-flight fetches in flight now.
+    pub in_flight: usize,
+    /// Cache calls that failed or timed out.
+    pub cache_errors: u64,
+    /// Cache calls skipped because the breaker was open.
+    pub breaker_rejections: u64,
+    /// The breaker now.
+    pub breaker: BreakerState,
+    /// Ids invalidated by writes.
+    pub invalidations: u64,
+    /// Ids whose invalidation failed (then remembered).
+    pub invalidation_failures: u64,
+    /// Ids whose invalidation is still pending.
+    pub pending_invalidations: usize,
+    /// Whether the lane bypasses the cache after too many pending invalidations.
+    pub bypassing: bool,
+    /// Successful writes of pending invalidations.
+    pub flushes: u64,
+}

@@ -1,0 +1,320 @@
+//! `MemoryCache`: the in-memory [`Cache`], with the versioned CAS, tombstones and TTLs.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation};
+use crate::clock::{SharedClock, system_clock};
+use crate::error::Result;
+use crate::store::BoxFuture;
+
+/// What a key of a [`MemoryCache`] holds, for tests and debugging.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemoryCacheState {
+    /// A cached value at `rev`.
+    Value {
+        /// The rev the payload was read at.
+        rev: i64,
+        /// The payload, as filled.
+        payload: Vec<u8>,
+    },
+    /// A tombstone: fills below `rev` are rejected.
+    Tombstone {
+        /// The rev the key is known to have reached.
+        rev: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Value { rev: i64, payload: Arc<[u8]> },
+    Tombstone { rev: i64 },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    slot: Slot,
+    expires_at: Instant,
+}
+
+/// An in-process shared cache implementing the [`Cache`] contract exactly (see
+/// [`crate::cache`]): compare-and-set fills by rev, tombstones, evictions, and TTLs measured on
+/// an injectable clock.
+///
+/// Cheap to clone: clones share the entries, so one `MemoryCache` registered in two runtimes
+/// behaves like one Redis shared by two replicas.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use forze_core::cache::{Cache, CacheFill, Invalidation};
+/// use forze_core::memory::MemoryCache;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cache = MemoryCache::new();
+/// let ttl = Duration::from_secs(60);
+/// assert!(cache.fill(CacheFill::new("k", 1, b"{}".to_vec(), ttl)).await?);
+/// cache.invalidate_many(&[Invalidation::new("k", 2, ttl)]).await?;
+/// // A late fill of the old rev is rejected by the tombstone.
+/// assert!(!cache.fill(CacheFill::new("k", 1, b"{}".to_vec(), ttl)).await?);
+/// assert!(cache.get("k").await?.is_none());
+/// # Ok::<(), forze_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct MemoryCache {
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    clock: SharedClock,
+}
+
+impl fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCache")
+            .field("keys", &self.entries.lock().len())
+            .finish()
+    }
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryCache {
+    /// An empty cache on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(system_clock())
+    }
+
+    /// An empty cache measuring TTLs on `clock` (a [`MockClock`](crate::clock::MockClock) in
+    /// tests).
+    pub fn with_clock(clock: SharedClock) -> Self {
+        MemoryCache {
+            entries: Arc::new(Mutex::new(HashMap::new())),
+            clock,
+        }
+    }
+
+    /// What `key` holds now (values and tombstones; expired entries are `None`).
+    pub fn state(&self, key: &str) -> Option<MemoryCacheState> {
+        let now = self.clock.now();
+        let entries = self.entries.lock();
+        let entry = entries.get(key).filter(|e| e.expires_at > now)?;
+        Some(match &entry.slot {
+            Slot::Value { rev, payload } => MemoryCacheState::Value {
+                rev: *rev,
+                payload: payload.to_vec(),
+            },
+            Slot::Tombstone { rev } => MemoryCacheState::Tombstone { rev: *rev },
+        })
+    }
+
+    /// The number of live keys (values and tombstones).
+    pub fn len(&self) -> usize {
+        let now = self.clock.now();
+        self.entries
+            .lock()
+            .values()
+            .filter(|e| e.expires_at > now)
+            .count()
+    }
+
+    /// Whether no key is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drop every key.
+    pub fn clear(&self) {
+        self.entries.lock().clear();
+    }
+
+    fn live<'m>(
+        entries: &'m mut HashMap<String, Entry>,
+        key: &str,
+        now: Instant,
+    ) -> Option<&'m mut Entry> {
+        if entries.get(key).is_some_and(|e| e.expires_at <= now) {
+            entries.remove(key);
+        }
+        entries.get_mut(key)
+    }
+
+    fn get_now(
+        entries: &mut HashMap<String, Entry>,
+        key: &str,
+        now: Instant,
+    ) -> Option<CacheEntry> {
+        match Self::live(entries, key, now).map(|e| &e.slot) {
+            Some(Slot::Value { rev, payload }) => Some(CacheEntry::new(*rev, payload.to_vec())),
+            Some(Slot::Tombstone { .. }) | None => None,
+        }
+    }
+
+    fn fill_now(entries: &mut HashMap<String, Entry>, fill: CacheFill, now: Instant) -> bool {
+        let install = match Self::live(entries, &fill.key, now).map(|e| &e.slot) {
+            None => true,
+            Some(Slot::Value { rev, .. }) => fill.rev > *rev,
+            Some(Slot::Tombstone { rev }) => fill.rev >= *rev,
+        };
+        if install {
+            entries.insert(
+                fill.key,
+                Entry {
+                    slot: Slot::Value {
+                        rev: fill.rev,
+                        payload: fill.payload.into(),
+                    },
+                    expires_at: now + fill.ttl,
+                },
+            );
+        }
+        install
+    }
+}
+
+impl Cache for MemoryCache {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        let now = self.clock.now();
+        let entry = Self::get_now(&mut self.entries.lock(), key, now);
+        Box::pin(std::future::ready(Ok(entry)))
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        let found = keys
+            .iter()
+            .map(|k| Self::get_now(&mut entries, k, now))
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>> {
+        let now = self.clock.now();
+        let installed = Self::fill_now(&mut self.entries.lock(), fill, now);
+        Box::pin(std::future::ready(Ok(installed)))
+    }
+
+    fn fill_many(&self, fills: Vec<CacheFill>) -> BoxFuture<'_, Result<Vec<bool>>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        let installed = fills
+            .into_iter()
+            .map(|f| Self::fill_now(&mut entries, f, now))
+            .collect();
+        Box::pin(std::future::ready(Ok(installed)))
+    }
+
+    fn invalidate_many<'a>(
+        &'a self,
+        invalidations: &'a [Invalidation],
+    ) -> BoxFuture<'a, Result<()>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        for inv in invalidations {
+            let rev = match Self::live(&mut entries, &inv.key, now).map(|e| &e.slot) {
+                None => inv.rev,
+                Some(Slot::Value { rev, .. } | Slot::Tombstone { rev }) => (*rev).max(inv.rev),
+            };
+            entries.insert(
+                inv.key.clone(),
+                Entry {
+                    slot: Slot::Tombstone { rev },
+                    expires_at: now + inv.ttl,
+                },
+            );
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn evict<'a>(&'a self, key: &'a str, rev: i64, ttl: Duration) -> BoxFuture<'a, Result<()>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        if let Some(entry) = Self::live(&mut entries, key, now)
+            && matches!(entry.slot, Slot::Value { rev: v, .. } if v == rev)
+        {
+            *entry = Entry {
+                slot: Slot::Tombstone { rev },
+                expires_at: now + ttl,
+            };
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::MockClock;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn fill(key: &str, rev: i64) -> CacheFill {
+        CacheFill::new(key, rev, format!("{rev}").into_bytes(), TTL)
+    }
+
+    #[tokio::test]
+    async fn the_contract_table() {
+        let c = MemoryCache::new();
+        // fill on nothing installs; on a value only a higher rev.
+        assert!(c.fill(fill("k", 2)).await.unwrap());
+        assert!(!c.fill(fill("k", 2)).await.unwrap());
+        assert!(!c.fill(fill("k", 1)).await.unwrap());
+        assert!(c.fill(fill("k", 3)).await.unwrap());
+        assert_eq!(c.get("k").await.unwrap().unwrap().rev, 3);
+        // invalidate on a value: tombstone max(v, t').
+        c.invalidate_many(&[Invalidation::new("k", 1, TTL)])
+            .await
+            .unwrap();
+        assert_eq!(c.state("k"), Some(MemoryCacheState::Tombstone { rev: 3 }));
+        assert!(c.get("k").await.unwrap().is_none());
+        // fill on a tombstone: iff r >= t.
+        assert!(!c.fill(fill("k", 2)).await.unwrap());
+        assert!(c.fill(fill("k", 3)).await.unwrap());
+        // evict only at the same rev.
+        c.evict("k", 2, TTL).await.unwrap();
+        assert_eq!(c.get("k").await.unwrap().unwrap().rev, 3);
+        c.evict("k", 3, TTL).await.unwrap();
+        assert_eq!(c.state("k"), Some(MemoryCacheState::Tombstone { rev: 3 }));
+        // invalidate on nothing and on a tombstone.
+        c.invalidate_many(&[
+            Invalidation::new("n", 5, TTL),
+            Invalidation::new("k", 9, TTL),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(c.state("n"), Some(MemoryCacheState::Tombstone { rev: 5 }));
+        assert_eq!(c.state("k"), Some(MemoryCacheState::Tombstone { rev: 9 }));
+        // evict on nothing does nothing.
+        c.evict("none", 1, TTL).await.unwrap();
+        assert_eq!(c.state("none"), None);
+    }
+
+    #[tokio::test]
+    async fn ttls_follow_the_clock() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        c.fill(CacheFill::new("a", 1, vec![1], Duration::from_secs(2)))
+            .await
+            .unwrap();
+        c.invalidate_many(&[Invalidation::new("t", 7, Duration::from_secs(4))])
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(2));
+        assert!(c.get("a").await.unwrap().is_none());
+        assert!(!c.fill(fill("t", 6)).await.unwrap(), "tombstone still live");
+        clock.advance(Duration::from_secs(2));
+        assert!(c.fill(fill("t", 6)).await.unwrap(), "tombstone expired");
+    }
+}

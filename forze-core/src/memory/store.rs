@@ -1,0 +1,682 @@
+//! `MemoryDocumentStore`: the in-memory document backend, its stores and its transactions.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{FieldKind, FieldSchema, Row};
+use crate::store::{
+    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, ListQuery, Patch, SortOrder,
+    StoreCx, Transaction, TransactionManager, Updated,
+};
+
+/// The metadata names a list can sort by, besides the document's fields.
+pub(crate) const META_FIELDS: [&str; 4] = ["id", "rev", "created_at", "last_update_at"];
+
+type Table = BTreeMap<Uuid, Row>;
+/// A table is one document name for one tenant.
+type TableKey = (Cow<'static, str>, Option<Uuid>);
+
+#[derive(Default)]
+struct Db {
+    tables: Mutex<HashMap<TableKey, Table>>,
+}
+
+/// The in-memory document backend: register it with
+/// [`MemoryDepsModule`](crate::memory::MemoryDepsModule), or directly as a [`DocumentBackend`]
+/// and a [`TransactionManager`].
+///
+/// Implements the [`DocumentStore`] contract exactly (the reference for other backends): ids and
+/// timestamps from the caller, `Conflict` on a duplicate id, `NotFound` naming the missing ids,
+/// `RevisionMismatch` on a stale rev, all-or-nothing batches, no-op updates that write nothing,
+/// lists sorted by any field or metadata then by id. Documents are kept per document name and
+/// per tenant ([`StoreCx::tenant`]).
+///
+/// Transactions are copy-on-write: writes inside one are invisible to everyone else until
+/// commit; commit fails with `Conflict` (and applies nothing) if a document it wrote was changed
+/// by someone else in the meantime.
+///
+/// Cheap to clone: clones share the documents (two runtimes given clones see one database).
+///
+/// # Examples
+///
+/// ```
+/// use forze_core::memory::MemoryDocumentStore;
+/// use forze_core::store::{DocumentBackend, DocumentBinding, StoreCx};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let backend = MemoryDocumentStore::new();
+/// let store = backend.bind(&DocumentBinding::new("products", &[]))?;
+/// assert_eq!(store.count(&StoreCx::none()).await?, 0);
+/// # Ok::<(), forze_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryDocumentStore {
+    db: Arc<Db>,
+}
+
+impl fmt::Debug for MemoryDocumentStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tables = self.db.tables.lock();
+        f.debug_struct("MemoryDocumentStore")
+            .field("tables", &tables.len())
+            .field(
+                "documents",
+                &tables.values().map(BTreeMap::len).sum::<usize>(),
+            )
+            .finish()
+    }
+}
+
+impl MemoryDocumentStore {
+    /// An empty database.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl DocumentBackend for MemoryDocumentStore {
+    fn bind(&self, binding: &DocumentBinding) -> Result<Arc<dyn DocumentStore>> {
+        Ok(Arc::new(MemoryCollection {
+            db: Arc::clone(&self.db),
+            name: binding.name.clone(),
+            fields: binding.fields,
+        }))
+    }
+}
+
+impl TransactionManager for MemoryDocumentStore {
+    fn begin(&self) -> BoxFuture<'_, Result<Arc<dyn Transaction>>> {
+        let tx: Arc<dyn Transaction> = Arc::new(MemoryTransaction {
+            db: Arc::clone(&self.db),
+            state: Mutex::new(TxState::default()),
+        });
+        Box::pin(std::future::ready(Ok(tx)))
+    }
+}
+
+/// One document's store inside a [`MemoryDocumentStore`] (what
+/// [`bind`](DocumentBackend::bind) returns).
+pub struct MemoryCollection {
+    db: Arc<Db>,
+    name: Cow<'static, str>,
+    fields: &'static [FieldSchema],
+}
+
+impl fmt::Debug for MemoryCollection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCollection")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxStatus {
+    Open,
+    Committed,
+    RolledBack,
+}
+
+/// A write of a transaction: the row after it (`None` = deleted) and the rev the row had in the
+/// database when the transaction first touched it (`None` = absent), checked at commit.
+#[derive(Debug, Clone)]
+struct TxWrite {
+    row: Option<Row>,
+    base_rev: Option<i64>,
+}
+
+#[derive(Debug)]
+struct TxState {
+    status: TxStatus,
+    writes: HashMap<TableKey, BTreeMap<Uuid, TxWrite>>,
+}
+
+impl Default for TxState {
+    fn default() -> Self {
+        TxState {
+            status: TxStatus::Open,
+            writes: HashMap::new(),
+        }
+    }
+}
+
+/// A transaction of a [`MemoryDocumentStore`].
+pub struct MemoryTransaction {
+    db: Arc<Db>,
+    state: Mutex<TxState>,
+}
+
+impl fmt::Debug for MemoryTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("MemoryTransaction")
+            .field("status", &state.status)
+            .field(
+                "writes",
+                &state.writes.values().map(BTreeMap::len).sum::<usize>(),
+            )
+            .finish()
+    }
+}
+
+fn finished(status: TxStatus) -> Error {
+    let what = if status == TxStatus::Committed {
+        "committed"
+    } else {
+        "rolled back"
+    };
+    Error::new(
+        ErrorKind::Internal,
+        format!("the in-memory transaction is already {what}"),
+    )
+}
+
+impl Transaction for MemoryTransaction {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn commit(&self) -> BoxFuture<'_, Result<()>> {
+        let result = (|| {
+            let mut tables = self.db.tables.lock();
+            let mut state = self.state.lock();
+            if state.status != TxStatus::Open {
+                return Err(finished(state.status));
+            }
+            // Validate everything first: commit is all or nothing.
+            let conflict = state.writes.iter().find_map(|(key, writes)| {
+                let base = tables.get(key);
+                writes.iter().find_map(|(id, write)| {
+                    let current = base.and_then(|t| t.get(id)).map(|r| r.meta.rev);
+                    (current != write.base_rev).then(|| (key.0.clone(), *id))
+                })
+            });
+            if let Some((name, id)) = conflict {
+                state.status = TxStatus::RolledBack;
+                state.writes.clear();
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "transaction conflict: document `{name}` {id} was changed by another writer since this transaction touched it; the transaction was rolled back"
+                    ),
+                ));
+            }
+            for (key, writes) in std::mem::take(&mut state.writes) {
+                let table = tables.entry(key).or_default();
+                for (id, write) in writes {
+                    match write.row {
+                        Some(row) => table.insert(id, row),
+                        None => table.remove(&id),
+                    };
+                }
+            }
+            state.status = TxStatus::Committed;
+            Ok(())
+        })();
+        Box::pin(std::future::ready(result))
+    }
+
+    fn rollback(&self) -> BoxFuture<'_, Result<()>> {
+        let mut state = self.state.lock();
+        let result = if state.status == TxStatus::Open {
+            state.status = TxStatus::RolledBack;
+            state.writes.clear();
+            Ok(())
+        } else {
+            Err(finished(state.status))
+        };
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// The rows one call sees: the database table, or the table overlaid with a transaction's
+/// writes.
+enum View<'a> {
+    Base(&'a mut Table),
+    Tx {
+        base: Option<&'a Table>,
+        overlay: &'a mut BTreeMap<Uuid, TxWrite>,
+    },
+}
+
+impl View<'_> {
+    fn get(&self, id: &Uuid) -> Option<&Row> {
+        match self {
+            View::Base(table) => table.get(id),
+            View::Tx { base, overlay } => match overlay.get(id) {
+                Some(write) => write.row.as_ref(),
+                None => base.and_then(|t| t.get(id)),
+            },
+        }
+    }
+
+    fn put(&mut self, id: Uuid, row: Option<Row>) {
+        match self {
+            View::Base(table) => {
+                match row {
+                    Some(row) => table.insert(id, row),
+                    None => table.remove(&id),
+                };
+            }
+            View::Tx { base, overlay } => {
+                let base_rev = base.and_then(|t| t.get(&id)).map(|r| r.meta.rev);
+                overlay
+                    .entry(id)
+                    .and_modify(|w| w.row = row.clone())
+                    .or_insert(TxWrite { row, base_rev });
+            }
+        }
+    }
+
+    /// Every visible row, by id.
+    fn rows(&self) -> Vec<&Row> {
+        match self {
+            View::Base(table) => table.values().collect(),
+            View::Tx { base, overlay } => {
+                let mut rows: BTreeMap<&Uuid, &Row> =
+                    base.map(|t| t.iter().collect()).unwrap_or_default();
+                for (id, write) in overlay.iter() {
+                    match &write.row {
+                        Some(row) => rows.insert(id, row),
+                        None => rows.remove(id),
+                    };
+                }
+                rows.into_values().collect()
+            }
+        }
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: Result<T>) -> BoxFuture<'a, Result<T>> {
+    Box::pin(std::future::ready(value))
+}
+
+fn list_ids(ids: &[Uuid]) -> String {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    format!("[{}]", ids.join(", "))
+}
+
+impl MemoryCollection {
+    /// Run `f` on the rows `cx` sees, atomically.
+    fn with_view<R>(&self, cx: &StoreCx, f: impl FnOnce(&mut View<'_>) -> Result<R>) -> Result<R> {
+        let key: TableKey = (self.name.clone(), cx.tenant);
+        let mut tables = self.db.tables.lock();
+        match &cx.tx {
+            None => {
+                let table = tables.entry(key).or_default();
+                f(&mut View::Base(table))
+            }
+            Some(tx) => {
+                let tx = tx.as_any().downcast_ref::<MemoryTransaction>().ok_or_else(|| {
+                    Error::config(format!(
+                        "document `{}` is stored in memory but the transaction belongs to another backend; register the transaction route with the same backend as the document",
+                        self.name
+                    ))
+                })?;
+                if !Arc::ptr_eq(&tx.db, &self.db) {
+                    return Err(Error::config(format!(
+                        "document `{}`: the transaction belongs to another in-memory database",
+                        self.name
+                    )));
+                }
+                let mut state = tx.state.lock();
+                if state.status != TxStatus::Open {
+                    return Err(finished(state.status));
+                }
+                let overlay = state.writes.entry(key.clone()).or_default();
+                f(&mut View::Tx {
+                    base: tables.get(&key),
+                    overlay,
+                })
+            }
+        }
+    }
+
+    fn field(&self, name: &str) -> Option<&'static FieldSchema> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn field_names(&self) -> String {
+        let names: Vec<&str> = self.fields.iter().map(|f| f.name).collect();
+        names.join(", ")
+    }
+
+    fn check_fields(&self, id: Uuid, fields: &serde_json::Map<String, Value>) -> Result<()> {
+        for (name, value) in fields {
+            let Some(schema) = self.field(name) else {
+                return Err(Error::new(
+                    ErrorKind::Validation,
+                    format!(
+                        "document `{}` {id}: unknown field `{name}`; fields: [{}]",
+                        self.name,
+                        self.field_names()
+                    ),
+                ));
+            };
+            if value.is_null() && !schema.nullable {
+                return Err(Error::new(
+                    ErrorKind::Validation,
+                    format!(
+                        "document `{}` {id}: field `{name}` is not nullable",
+                        self.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn not_found(&self, missing: &[Uuid]) -> Error {
+        match missing {
+            [id] => Error::new(
+                ErrorKind::NotFound,
+                format!("document `{}` {id} not found", self.name),
+            ),
+            ids => Error::new(
+                ErrorKind::NotFound,
+                format!("documents `{}` not found: {}", self.name, list_ids(ids)),
+            ),
+        }
+    }
+
+    fn duplicates(&self, what: &str, ids: impl IntoIterator<Item = Uuid>) -> Result<()> {
+        let mut seen = HashSet::new();
+        let dup: Vec<Uuid> = ids.into_iter().filter(|id| !seen.insert(*id)).collect();
+        if dup.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Validation,
+                format!(
+                    "{what} of document `{}` needs distinct ids; repeated: {}",
+                    self.name,
+                    list_ids(&dup)
+                ),
+            ))
+        }
+    }
+
+    fn insert_now(&self, cx: &StoreCx, rows: Vec<Row>) -> Result<Vec<Row>> {
+        self.with_view(cx, |view| {
+            let mut seen = HashSet::new();
+            for row in &rows {
+                if !seen.insert(row.meta.id) || view.get(&row.meta.id).is_some() {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("document `{}` {} already exists", self.name, row.meta.id),
+                    ));
+                }
+                self.check_fields(row.meta.id, &row.fields)?;
+            }
+            for row in &rows {
+                view.put(row.meta.id, Some(row.clone()));
+            }
+            Ok(rows)
+        })
+    }
+
+    fn update_now(
+        &self,
+        cx: &StoreCx,
+        patches: Vec<Patch>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Updated>> {
+        self.duplicates("an update", patches.iter().map(|p| p.id))?;
+        self.with_view(cx, |view| {
+            let missing: Vec<Uuid> = patches
+                .iter()
+                .filter(|p| view.get(&p.id).is_none())
+                .map(|p| p.id)
+                .collect();
+            if !missing.is_empty() {
+                return Err(self.not_found(&missing));
+            }
+            let mut out = Vec::with_capacity(patches.len());
+            for patch in &patches {
+                let current = view
+                    .get(&patch.id)
+                    .ok_or_else(|| self.not_found(&[patch.id]))?;
+                if current.meta.rev != patch.rev {
+                    return Err(Error::new(
+                        ErrorKind::RevisionMismatch,
+                        format!(
+                            "document `{}` {}: expected rev {}, the stored rev is {}",
+                            self.name, patch.id, patch.rev, current.meta.rev
+                        ),
+                    ));
+                }
+                self.check_fields(patch.id, &patch.fields)?;
+                let changed = patch
+                    .fields
+                    .iter()
+                    .any(|(k, v)| current.fields.get(k) != Some(v));
+                if changed {
+                    let mut row = current.clone();
+                    for (k, v) in &patch.fields {
+                        row.fields.insert(k.clone(), v.clone());
+                    }
+                    row.meta.rev += 1;
+                    row.meta.last_update_at = now;
+                    out.push(Updated::new(row, true));
+                } else {
+                    out.push(Updated::new(current.clone(), false));
+                }
+            }
+            for updated in &out {
+                if updated.changed {
+                    view.put(updated.row.meta.id, Some(updated.row.clone()));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn list_now(&self, cx: &StoreCx, query: &ListQuery) -> Result<Vec<Row>> {
+        let sort = match &query.sort {
+            None => None,
+            Some((field, order)) => {
+                let key = if META_FIELDS.contains(&field.as_ref()) {
+                    SortKey::Meta(field.to_string())
+                } else if let Some(schema) = self.field(field) {
+                    SortKey::Field(schema)
+                } else {
+                    return Err(Error::new(
+                        ErrorKind::Validation,
+                        format!(
+                            "document `{}` cannot be sorted by unknown field `{field}`; sortable fields: [{}, {}]",
+                            self.name,
+                            META_FIELDS.join(", "),
+                            self.field_names()
+                        ),
+                    ));
+                };
+                Some((key, *order))
+            }
+        };
+        self.with_view(cx, |view| {
+            let mut rows = view.rows();
+            if let Some((key, order)) = &sort {
+                rows.sort_by(|a, b| {
+                    let ord = key.compare(a, b).then_with(|| a.meta.id.cmp(&b.meta.id));
+                    match order {
+                        SortOrder::Asc => ord,
+                        SortOrder::Desc => ord.reverse(),
+                    }
+                });
+            }
+            let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+            let limit = query
+                .limit
+                .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+            Ok(rows.into_iter().skip(offset).take(limit).cloned().collect())
+        })
+    }
+}
+
+enum SortKey {
+    Meta(String),
+    Field(&'static FieldSchema),
+}
+
+impl SortKey {
+    fn compare(&self, a: &Row, b: &Row) -> Ordering {
+        match self {
+            SortKey::Meta(name) => match name.as_str() {
+                "rev" => a.meta.rev.cmp(&b.meta.rev),
+                "created_at" => a.meta.created_at.cmp(&b.meta.created_at),
+                "last_update_at" => a.meta.last_update_at.cmp(&b.meta.last_update_at),
+                _ => a.meta.id.cmp(&b.meta.id),
+            },
+            SortKey::Field(schema) => compare_values(
+                a.fields.get(schema.name).unwrap_or(&Value::Null),
+                b.fields.get(schema.name).unwrap_or(&Value::Null),
+                schema.kind,
+            ),
+        }
+    }
+}
+
+/// Order two stored field values like Postgres does: `null` after every value (ascending),
+/// numbers numerically, timestamps chronologically, strings bytewise.
+pub(crate) fn compare_values(a: &Value, b: &Value, kind: FieldKind) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => {
+                let (x, y) = (
+                    x.as_f64().unwrap_or(f64::NAN),
+                    y.as_f64().unwrap_or(f64::NAN),
+                );
+                x.total_cmp(&y)
+            }
+        },
+        (Value::String(x), Value::String(y)) if kind == FieldKind::Timestamp => {
+            match (
+                DateTime::parse_from_rfc3339(x),
+                DateTime::parse_from_rfc3339(y),
+            ) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
+                _ => x.cmp(y),
+            }
+        }
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (x, y) => x.to_string().cmp(&y.to_string()),
+    }
+}
+
+impl DocumentStore for MemoryCollection {
+    fn insert<'a>(&'a self, cx: &'a StoreCx, rows: Vec<Row>) -> BoxFuture<'a, Result<Vec<Row>>> {
+        ready(self.insert_now(cx, rows))
+    }
+
+    fn ensure<'a>(&'a self, cx: &'a StoreCx, row: Row) -> BoxFuture<'a, Result<(Row, bool)>> {
+        let result = self.with_view(cx, |view| {
+            if let Some(existing) = view.get(&row.meta.id) {
+                return Ok((existing.clone(), false));
+            }
+            self.check_fields(row.meta.id, &row.fields)?;
+            view.put(row.meta.id, Some(row.clone()));
+            Ok((row, true))
+        });
+        ready(result)
+    }
+
+    fn update<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        patches: Vec<Patch>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Updated>>> {
+        ready(self.update_now(cx, patches, now))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Row>> {
+        let result = self.with_view(cx, |view| {
+            let mut row = view
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| self.not_found(&[id]))?;
+            row.meta.rev += 1;
+            row.meta.last_update_at = now;
+            view.put(id, Some(row.clone()));
+            Ok(row)
+        });
+        ready(result)
+    }
+
+    fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>> {
+        let result = self
+            .duplicates("a delete", ids.iter().copied())
+            .and_then(|()| {
+                self.with_view(cx, |view| {
+                    let missing: Vec<Uuid> = ids
+                        .iter()
+                        .filter(|id| view.get(id).is_none())
+                        .copied()
+                        .collect();
+                    if !missing.is_empty() {
+                        return Err(self.not_found(&missing));
+                    }
+                    for id in ids {
+                        view.put(*id, None);
+                    }
+                    Ok(())
+                })
+            });
+        ready(result)
+    }
+
+    fn get<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        id: Uuid,
+        _lock: bool,
+    ) -> BoxFuture<'a, Result<Option<Row>>> {
+        ready(self.with_view(cx, |view| Ok(view.get(&id).cloned())))
+    }
+
+    fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>> {
+        let result = self.with_view(cx, |view| {
+            let mut seen = HashSet::new();
+            Ok(ids
+                .iter()
+                .filter(|id| seen.insert(**id))
+                .filter_map(|id| view.get(id).cloned())
+                .collect())
+        });
+        ready(result)
+    }
+
+    fn list<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        query: &'a ListQuery,
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        ready(self.list_now(cx, query))
+    }
+
+    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>> {
+        let result = self.with_view(cx, |view| Ok(view.rows().len() as u64));
+        ready(result)
+    }
+}

@@ -1,0 +1,78 @@
+//! `CacheHandle`: raw access to a cached spec's shared cache.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::breaker::BreakerState;
+use crate::cache::{Cache, CacheEntry};
+use crate::coordinator::{CacheSource, CacheStats};
+use crate::error::Result;
+use crate::spec::CacheSpec;
+
+/// The shared cache of one cached spec, from
+/// [`ExecutionContext::cache`](crate::ExecutionContext::cache): raw entries, and the lane's
+/// counters. Cheap to clone.
+///
+/// Keys are document ids as text (`id.to_string()`); in a context with a tenant the handle
+/// prefixes them with the tenant like the read path does.
+#[derive(Clone)]
+pub struct CacheHandle {
+    source: Arc<dyn CacheSource>,
+    tenant: Option<uuid::Uuid>,
+}
+
+impl fmt::Debug for CacheHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheHandle")
+            .field("lane", &self.source)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl CacheHandle {
+    pub(crate) fn new(source: Arc<dyn CacheSource>, tenant: Option<uuid::Uuid>) -> Self {
+        CacheHandle { source, tenant }
+    }
+
+    /// The cache key the read path uses for `key` (the tenant prefix added).
+    pub fn key(&self, key: &str) -> String {
+        match self.tenant {
+            Some(tenant) => format!("{tenant}:{key}"),
+            None => key.to_owned(),
+        }
+    }
+
+    /// The raw cached entry under `key` (a document id as text): the rev and the encoded read
+    /// model, or `None` (nothing, or a tombstone). Goes straight to the cache: no breaker, no
+    /// timeout, errors are returned.
+    ///
+    /// # Errors
+    ///
+    /// The cache backend's error.
+    pub fn get(&self, key: &str) -> impl Future<Output = Result<Option<CacheEntry>>> + Send + '_ {
+        let key = self.key(key);
+        async move { self.source.lane().cache.get(&key).await }
+    }
+
+    /// The cache backend.
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        &self.source.lane().cache
+    }
+
+    /// The spec's cache configuration.
+    pub fn spec(&self) -> &CacheSpec {
+        &self.source.lane().spec
+    }
+
+    /// The lane's counters and state now.
+    pub fn stats(&self) -> CacheStats {
+        self.source.stats()
+    }
+
+    /// The lane's circuit breaker now.
+    pub fn breaker(&self) -> BreakerState {
+        self.source.stats().breaker
+    }
+}

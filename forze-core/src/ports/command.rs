@@ -1,0 +1,312 @@
+//! `DocumentCommand<D>`: typed writes.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::cache::TOMBSTONE_DELETED;
+use crate::codec::{internal, row_to_read, to_fields};
+use crate::coordinator::DocumentLane;
+use crate::error::Result;
+use crate::model::{Document, DocumentMeta, Row};
+use crate::ports::{Scope, detached, distinct};
+use crate::store::Patch;
+
+/// Typed writes of one document type, from
+/// [`ctx.document().command(&SPEC)`](crate::DocumentAccess::command). Cheap to clone.
+///
+/// Every write of a cached spec invalidates the written ids after it commits (after the
+/// transaction commits, for a context inside one), with tombstones carrying the new rev, so a
+/// read that starts after the write returned never sees the old value.
+///
+/// # Cancel safety
+///
+/// Once polled, a write runs detached: the store write and the invalidation that follows finish
+/// even if the caller goes away.
+pub struct DocumentCommand<D: Document> {
+    lane: Arc<DocumentLane<D>>,
+    scope: Scope,
+}
+
+impl<D: Document> Clone for DocumentCommand<D> {
+    fn clone(&self) -> Self {
+        DocumentCommand {
+            lane: Arc::clone(&self.lane),
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+impl<D: Document> fmt::Debug for DocumentCommand<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DocumentCommand")
+            .field("document", &self.lane.name)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// What a write task owns.
+struct Write<D: Document> {
+    lane: Arc<DocumentLane<D>>,
+    scope: Scope,
+}
+
+impl<D: Document> Write<D> {
+    fn name(&self) -> &str {
+        &self.lane.name
+    }
+
+    async fn invalidate(&self, written: Vec<(Uuid, i64)>) {
+        self.lane
+            .after_write(self.scope.tenant, self.scope.tx.as_deref(), written)
+            .await;
+    }
+
+    fn new_row(
+        &self,
+        create: &D::Create,
+        now: chrono::DateTime<chrono::Utc>,
+        id: Uuid,
+    ) -> Result<Row> {
+        let fields = to_fields(self.name(), "create input", create)?;
+        Ok(Row::new(DocumentMeta::new(id, now), fields))
+    }
+}
+
+impl<D: Document> DocumentCommand<D> {
+    pub(crate) fn new(lane: Arc<DocumentLane<D>>, scope: Scope) -> Self {
+        DocumentCommand { lane, scope }
+    }
+
+    fn write(&self) -> Write<D> {
+        Write {
+            lane: Arc::clone(&self.lane),
+            scope: self.scope.clone(),
+        }
+    }
+
+    /// Insert a new document: a new UUID v7 id, rev 1, both timestamps from the runtime clock.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if the id exists (practically impossible with v7 ids); the store's errors.
+    pub fn create(
+        &self,
+        input: D::Create,
+    ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
+        let w = self.write();
+        detached(async move {
+            let row = w.new_row(&input, w.scope.now(), Uuid::now_v7())?;
+            let row = w
+                .lane
+                .store
+                .insert(&w.scope.store_cx(), vec![row])
+                .await?
+                .pop()
+                .ok_or_else(|| internal(w.name(), "returned no row for an insert"))?;
+            w.invalidate(vec![(row.meta.id, row.meta.rev)]).await;
+            row_to_read::<D>(w.name(), row)
+        })
+    }
+
+    /// Insert several documents, all or nothing; returned in input order. Empty input does no
+    /// I/O.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create); nothing is written on error.
+    pub fn create_many(
+        &self,
+        inputs: Vec<D::Create>,
+    ) -> impl Future<Output = Result<Vec<D::Read>>> + Send + 'static {
+        let w = self.write();
+        detached(async move {
+            if inputs.is_empty() {
+                return Ok(Vec::new());
+            }
+            let now = w.scope.now();
+            let rows = inputs
+                .iter()
+                .map(|input| w.new_row(input, now, Uuid::now_v7()))
+                .collect::<Result<Vec<_>>>()?;
+            let rows = w.lane.store.insert(&w.scope.store_cx(), rows).await?;
+            w.invalidate(rows.iter().map(|r| (r.meta.id, r.meta.rev)).collect())
+                .await;
+            rows.into_iter()
+                .map(|row| row_to_read::<D>(w.name(), row))
+                .collect()
+        })
+    }
+
+    /// Insert the document `id` if it is absent; otherwise return the stored document
+    /// unchanged (no rev bump, no write).
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub fn ensure(
+        &self,
+        id: Uuid,
+        input: D::Create,
+    ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
+        let w = self.write();
+        detached(async move {
+            let row = w.new_row(&input, w.scope.now(), id)?;
+            let (row, inserted) = w.lane.store.ensure(&w.scope.store_cx(), row).await?;
+            if inserted {
+                w.invalidate(vec![(row.meta.id, row.meta.rev)]).await;
+            }
+            row_to_read::<D>(w.name(), row)
+        })
+    }
+
+    /// Apply `update` to the document `id` if its stored rev is `rev`. Fields left `None` are
+    /// unchanged (`Some(None)` clears a nullable field). A change bumps the rev and
+    /// `last_update_at`; an update that changes nothing writes nothing and returns the stored
+    /// document with its rev.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if `id` does not exist, `RevisionMismatch` if the stored rev is not `rev`.
+    pub fn update(
+        &self,
+        id: Uuid,
+        rev: i64,
+        update: D::Update,
+    ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
+        let w = self.write();
+        detached(async move {
+            let fields = to_fields(w.name(), "update input", &update)?;
+            let updated = w
+                .lane
+                .store
+                .update(
+                    &w.scope.store_cx(),
+                    vec![Patch::new(id, rev, fields)],
+                    w.scope.now(),
+                )
+                .await?
+                .pop()
+                .ok_or_else(|| internal(w.name(), "returned no row for an update"))?;
+            if updated.changed {
+                w.invalidate(vec![(id, updated.row.meta.rev)]).await;
+            }
+            row_to_read::<D>(w.name(), updated.row)
+        })
+    }
+
+    /// Apply several updates, all or nothing (one stale rev or missing id and nothing is
+    /// written); returned in input order. Ids must be distinct.
+    ///
+    /// # Errors
+    ///
+    /// `Validation` for repeated ids; as [`update`](Self::update).
+    pub fn update_many(
+        &self,
+        updates: Vec<(Uuid, i64, D::Update)>,
+    ) -> impl Future<Output = Result<Vec<D::Read>>> + Send + 'static {
+        let w = self.write();
+        detached(async move {
+            if updates.is_empty() {
+                return Ok(Vec::new());
+            }
+            distinct(
+                w.name(),
+                "update_many",
+                updates.iter().map(|(id, _, _)| *id),
+            )?;
+            let patches = updates
+                .iter()
+                .map(|(id, rev, update)| {
+                    Ok(Patch::new(
+                        *id,
+                        *rev,
+                        to_fields(w.name(), "update input", update)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let updated = w
+                .lane
+                .store
+                .update(&w.scope.store_cx(), patches, w.scope.now())
+                .await?;
+            w.invalidate(
+                updated
+                    .iter()
+                    .filter(|u| u.changed)
+                    .map(|u| (u.row.meta.id, u.row.meta.rev))
+                    .collect(),
+            )
+            .await;
+            let mut by_id: std::collections::HashMap<Uuid, Row> = updated
+                .into_iter()
+                .map(|u| (u.row.meta.id, u.row))
+                .collect();
+            updates
+                .iter()
+                .map(|(id, _, _)| {
+                    let row = by_id
+                        .remove(id)
+                        .ok_or_else(|| internal(w.name(), "returned no row for an updated id"))?;
+                    row_to_read::<D>(w.name(), row)
+                })
+                .collect()
+        })
+    }
+
+    /// Bump the rev and `last_update_at` of the document `id` without changing fields.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if `id` does not exist.
+    pub fn touch(&self, id: Uuid) -> impl Future<Output = Result<D::Read>> + Send + 'static {
+        let w = self.write();
+        detached(async move {
+            let row = w
+                .lane
+                .store
+                .touch(&w.scope.store_cx(), id, w.scope.now())
+                .await?;
+            w.invalidate(vec![(id, row.meta.rev)]).await;
+            row_to_read::<D>(w.name(), row)
+        })
+    }
+
+    /// Delete the document `id`. Its cache key gets a tombstone no fill can pass until it
+    /// expires (no resurrection by a late reader).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if `id` does not exist.
+    pub fn delete(&self, id: Uuid) -> impl Future<Output = Result<()>> + Send + 'static {
+        let w = self.write();
+        detached(async move {
+            w.lane.store.delete(&w.scope.store_cx(), &[id]).await?;
+            w.invalidate(vec![(id, TOMBSTONE_DELETED)]).await;
+            Ok(())
+        })
+    }
+
+    /// Delete several documents, all or nothing. Ids must be distinct; empty input does no I/O.
+    ///
+    /// # Errors
+    ///
+    /// `Validation` for repeated ids; `NotFound` naming every missing id (nothing is deleted).
+    pub fn delete_many(&self, ids: &[Uuid]) -> impl Future<Output = Result<()>> + Send + 'static {
+        let w = self.write();
+        let ids = ids.to_vec();
+        detached(async move {
+            if ids.is_empty() {
+                return Ok(());
+            }
+            distinct(w.name(), "delete_many", ids.iter().copied())?;
+            w.lane.store.delete(&w.scope.store_cx(), &ids).await?;
+            w.invalidate(ids.iter().map(|id| (*id, TOMBSTONE_DELETED)).collect())
+                .await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,165 @@
+//! `DocumentQuery<D>`: typed reads.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::codec::{internal, many_not_found, not_found, row_to_read};
+use crate::coordinator::DocumentLane;
+use crate::error::Result;
+use crate::model::Document;
+use crate::ports::Scope;
+use crate::store::ListQuery;
+
+/// Typed reads of one document type, from
+/// [`ctx.document().query(&SPEC)`](crate::DocumentAccess::query). Cheap to clone.
+///
+/// For a cached spec, [`get`](Self::get) and [`get_many`](Self::get_many) read through the
+/// cache (outside transactions); every other read goes to the store.
+///
+/// # Cancel safety
+///
+/// Every method is cancel-safe: a read-through miss runs its store read and cache fill detached
+/// and shares it with the other callers, so dropping one caller never hangs or fails another.
+pub struct DocumentQuery<D: Document> {
+    lane: Arc<DocumentLane<D>>,
+    scope: Scope,
+}
+
+impl<D: Document> Clone for DocumentQuery<D> {
+    fn clone(&self) -> Self {
+        DocumentQuery {
+            lane: Arc::clone(&self.lane),
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+impl<D: Document> fmt::Debug for DocumentQuery<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DocumentQuery")
+            .field("document", &self.lane.name)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+// The explicit `impl Future + Send` is part of the API: it promises `Send` to callers.
+#[allow(clippy::manual_async_fn)]
+impl<D: Document> DocumentQuery<D> {
+    pub(crate) fn new(lane: Arc<DocumentLane<D>>, scope: Scope) -> Self {
+        DocumentQuery { lane, scope }
+    }
+
+    /// The document `id`. Read through the cache for a cached spec outside a transaction
+    /// (inside one, from the store: the cache is never read or filled with uncommitted data).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` naming the spec and the id; the store's errors. Cache failures are not
+    /// errors: the read falls back to the store.
+    pub fn get(&self, id: Uuid) -> impl Future<Output = Result<D::Read>> + Send + '_ {
+        async move {
+            match (&self.lane.cached, &self.scope.tx) {
+                (Some(cached), None) => cached.get(self.scope.tenant, id).await,
+                _ => self.load(id, false).await,
+            }
+        }
+    }
+
+    /// The document `id` with a lock (`SELECT … FOR UPDATE` in a transaction). Always from the
+    /// store: a locking read bypasses the cache.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn get_for_update(&self, id: Uuid) -> impl Future<Output = Result<D::Read>> + Send + '_ {
+        self.load(id, true)
+    }
+
+    async fn load(&self, id: Uuid, lock: bool) -> Result<D::Read> {
+        let row = self
+            .lane
+            .store
+            .get(&self.scope.store_cx(), id, lock)
+            .await?
+            .ok_or_else(|| not_found(&self.lane.name, id))?;
+        row_to_read::<D>(&self.lane.name, row)
+    }
+
+    /// The documents `ids`, in input order (duplicates repeated). For a cached spec: one cache
+    /// round trip, one store query for the misses, one fill round trip.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` naming every missing id.
+    pub fn get_many<'a>(
+        &'a self,
+        ids: &'a [Uuid],
+    ) -> impl Future<Output = Result<Vec<D::Read>>> + Send + 'a {
+        async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            if let (Some(cached), None) = (&self.lane.cached, &self.scope.tx) {
+                return cached.get_many(self.scope.tenant, ids).await;
+            }
+            let name = &self.lane.name;
+            let rows = self
+                .lane
+                .store
+                .get_many(&self.scope.store_cx(), ids)
+                .await?;
+            let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+            for row in rows {
+                let id = row.meta.id;
+                by_id.insert(id, row_to_read::<D>(name, row)?);
+            }
+            let mut missing: Vec<Uuid> = ids
+                .iter()
+                .filter(|id| !by_id.contains_key(id))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                missing.dedup();
+                let mut seen = std::collections::HashSet::new();
+                missing.retain(|id| seen.insert(*id));
+                return Err(many_not_found(name, &missing));
+            }
+            ids.iter()
+                .map(|id| {
+                    by_id
+                        .get(id)
+                        .cloned()
+                        .ok_or_else(|| internal(name, "lost a row of get_many"))
+                })
+                .collect()
+        }
+    }
+
+    /// A page of documents (`limit`, `offset`, sort by a field or metadata, then by id).
+    /// Always from the store.
+    ///
+    /// # Errors
+    ///
+    /// `Validation` for an unknown sort field; the store's errors.
+    pub fn list(&self, query: ListQuery) -> impl Future<Output = Result<Vec<D::Read>>> + Send + '_ {
+        async move {
+            let rows = self.lane.store.list(&self.scope.store_cx(), &query).await?;
+            rows.into_iter()
+                .map(|row| row_to_read::<D>(&self.lane.name, row))
+                .collect()
+        }
+    }
+
+    /// The number of documents. Always from the store.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors.
+    pub fn count(&self) -> impl Future<Output = Result<u64>> + Send + '_ {
+        async move { self.lane.store.count(&self.scope.store_cx()).await }
+    }
+}
