@@ -7,7 +7,8 @@
 //!
 //! The entry of a key stays registered until its fetch has finished (the fill of the shared cache
 //! included), so callers that arrive in that window share the result instead of starting a second
-//! fetch. [`SingleFlight::forget`] drops the entry early: a write calls it after commit, so that
+//! fetch; it is removed just before the result is published, so no caller ever joins a fetch that
+//! had already finished when it arrived. [`SingleFlight::forget`] drops the entry early: a write calls it after commit, so that
 //! readers that start after the write returned never join a fetch that may have read the old
 //! value.
 
@@ -91,8 +92,10 @@ where
                 // `tokio::spawn` never polls the task inline, so holding the map lock here is
                 // fine; the task removes its entry when it ends, also if it panics.
                 tokio::spawn(async move {
-                    let _deregister = deregister;
                     let result = fetch.await;
+                    // Deregister before publishing: a caller that arrives once the result is
+                    // out starts a fresh fetch instead of taking a result read before it came.
+                    drop(deregister);
                     // No receiver left is fine: every caller went away, the fill still happened.
                     let _ = tx.send(Some(result));
                 });

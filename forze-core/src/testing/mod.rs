@@ -1,1 +1,79 @@
-//! Conformance suites (WIP).
+//! Reusable conformance suites and fault injection, behind the `testing` feature.
+//!
+//! Backend crates run the same checks forze-core runs on its in-memory backends:
+//!
+//! - [`store_conformance`] and [`store_transaction_conformance`]: the
+//!   [`DocumentStore`](crate::store::DocumentStore) contract (revs, timestamps, conflicts,
+//!   all-or-nothing batches, no-op updates, sorting, transactions).
+//! - [`cache_conformance`]: the [`Cache`](crate::cache::Cache) contract (the CAS / tombstone
+//!   table, TTL expiry, batch order, evict).
+//! - [`read_through_suite`]: the coordinator's freshness guarantees (stale-set race, no
+//!   resurrection, single-flight, garbage payloads, replicas, transactions) on a given
+//!   [`Wiring`] of store and cache.
+//!
+//! The fault injectors — [`FailingCache`] (fail or hang on demand), [`GatedStore`] (hold reads
+//! after they read, fail reads), [`CountingStore`] — and [`TestDepsModule`] (register any
+//! backend) are for your own tests too. The suites use a hand-written [`Product`] document (no
+//! derive needed), whose schema is `name` text, `price` int, `note` nullable text.
+//!
+//! Every suite panics on the first broken rule, with a message naming it; wrap it in
+//! [`watchdog`] so a hang fails instead of blocking CI.
+//!
+//! # Examples
+//!
+//! In `forze-redis/tests/conformance.rs` (with `forze-core = { features = ["testing"] }` as a
+//! dev-dependency):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use forze_core::cache::Cache;
+//! use forze_core::memory::{MemoryCache, MemoryDocumentStore};
+//! use forze_core::testing::{cache_conformance, read_through_suite, watchdog, Wiring};
+//!
+//! fn my_cache() -> Arc<dyn Cache> {
+//!     Arc::new(MemoryCache::new()) // your backend, in a fresh namespace
+//! }
+//!
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn redis_cache_conforms() {
+//!     watchdog(cache_conformance(my_cache, |d| tokio::time::sleep(d))).await;
+//!     watchdog(read_through_suite(|| {
+//!         let store = MemoryDocumentStore::new();
+//!         Wiring::new(Arc::new(store.clone()), my_cache()).with_transactions(Arc::new(store))
+//!     }))
+//!     .await;
+//! }
+//! ```
+
+mod cache_suite;
+mod faults;
+mod product;
+mod read_through;
+mod store_suite;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use cache_suite::cache_conformance;
+pub use faults::{CacheMode, CountingStore, FailingCache, GatedStore, TestDepsModule};
+pub use product::{
+    PLAIN_PRODUCT_SPEC, PRODUCT_FIELDS, PRODUCT_SPEC, Product, ProductCreate, ProductRead,
+    ProductUpdate,
+};
+pub use read_through::{Wiring, read_through_suite};
+pub use store_suite::{store_conformance, store_transaction_conformance};
+
+/// How long [`watchdog`] waits.
+pub const WATCHDOG: Duration = Duration::from_secs(30);
+
+/// Run `future`, panicking if it does not finish within [`WATCHDOG`]: a hang fails the test.
+///
+/// # Panics
+///
+/// If the future is still pending after [`WATCHDOG`].
+pub async fn watchdog<F: Future>(future: F) -> F::Output {
+    match tokio::time::timeout(WATCHDOG, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("watchdog: the test did not finish within {WATCHDOG:?} (a hang?)"),
+    }
+}
