@@ -1,0 +1,87 @@
+//! Shared fixtures of the forze-core integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use forze_core::clock::MockClock;
+use forze_core::memory::{MemoryCache, MemoryDocumentStore};
+use forze_core::prelude::*;
+use forze_core::testing::{FailingCache, GatedStore, TestDepsModule};
+use forze_core::{
+    CoordinatorConfig, DepsRegistry, ExecutionContext, ExecutionRuntime, LifecyclePlan,
+};
+
+/// The breaker opens after this many consecutive cache failures in the fixtures.
+pub const THRESHOLD: u32 = 3;
+/// The breaker's cool-down on the mock clock.
+pub const COOL_DOWN: Duration = Duration::from_secs(10);
+
+/// In-memory backends on a mock clock, with fault injection on both sides.
+pub struct Fixture {
+    pub clock: MockClock,
+    pub store: MemoryDocumentStore,
+    pub gate: GatedStore,
+    pub cache: MemoryCache,
+    pub faulty: FailingCache,
+    pub runtime: ExecutionRuntime,
+    pub config: CoordinatorConfig,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        Self::with_config(
+            CoordinatorConfig::default()
+                .cache_timeout(Duration::from_millis(20))
+                .breaker(THRESHOLD, COOL_DOWN),
+        )
+    }
+
+    pub fn with_config(config: CoordinatorConfig) -> Self {
+        let clock = MockClock::new();
+        let store = MemoryDocumentStore::new();
+        let gate = GatedStore::new(Arc::new(store.clone()));
+        let cache = MemoryCache::with_clock(Arc::new(clock.clone()));
+        let faulty = FailingCache::new(Arc::new(cache.clone()));
+        let mut fixture = Fixture {
+            runtime: ExecutionRuntime::new(
+                forze_core::FrozenDeps::default(),
+                LifecyclePlan::new().freeze().expect("empty plan"),
+            ),
+            clock,
+            store,
+            gate,
+            cache,
+            faulty,
+            config,
+        };
+        fixture.runtime = fixture.replica();
+        fixture
+    }
+
+    /// Another runtime (a replica) over the same store and cache.
+    pub fn replica(&self) -> ExecutionRuntime {
+        let module = TestDepsModule::new("fixture")
+            .document("products", Arc::new(self.gate.clone()))
+            .document("plain_products", Arc::new(self.gate.clone()))
+            .cache("products", Arc::new(self.faulty.clone()))
+            .tx("products", Arc::new(self.store.clone()));
+        let deps = DepsRegistry::from_modules([module.boxed()])
+            .freeze()
+            .expect("valid registrations");
+        ExecutionRuntime::new(deps, LifecyclePlan::new().freeze().expect("empty plan"))
+            .with_clock(Arc::new(self.clock.clone()))
+            .with_coordinator(self.config.clone())
+    }
+
+    pub fn ctx(&self) -> ExecutionContext {
+        self.runtime.context()
+    }
+}
+
+/// Poll `cond` until it holds (put the test under a watchdog).
+pub async fn until(mut cond: impl FnMut() -> bool) {
+    while !cond() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
