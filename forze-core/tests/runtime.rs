@@ -495,3 +495,60 @@ fn the_registry_and_the_context_are_send_sync() {
     assert::<forze_core::DocumentQuery<Product>>();
     assert::<forze_core::CacheHandle>();
 }
+
+#[tokio::test]
+async fn a_store_is_bound_once_per_spec_per_runtime() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use forze_core::memory::MemoryDocumentStore;
+    use forze_core::store::{DocumentBackend, DocumentBinding, DocumentStore};
+    use forze_core::testing::{PLAIN_PRODUCT_SPEC, TestDepsModule};
+
+    #[derive(Debug, Default)]
+    struct CountingBinds {
+        store: MemoryDocumentStore,
+        binds: AtomicUsize,
+        fields: Mutex<Vec<Vec<&'static str>>>,
+    }
+    impl DocumentBackend for CountingBinds {
+        fn bind(&self, binding: &DocumentBinding) -> forze_core::Result<Arc<dyn DocumentStore>> {
+            self.binds.fetch_add(1, Ordering::SeqCst);
+            self.fields
+                .lock()
+                .push(binding.fields.iter().map(|f| f.name).collect());
+            self.store.bind(binding)
+        }
+    }
+
+    watchdog(async {
+        let backend = Arc::new(CountingBinds::default());
+        let module = TestDepsModule::new("counting")
+            .document("products", backend.clone())
+            .document("plain_products", backend.clone())
+            .cache("products", Arc::new(forze_core::memory::MemoryCache::new()));
+        let rt = runtime(vec![module.boxed()]);
+        for ctx in [rt.context(), rt.context().with_tenant(uuid::Uuid::now_v7())] {
+            for _ in 0..3 {
+                ctx.document().query(&PRODUCT_SPEC).unwrap();
+                ctx.document().command(&PRODUCT_SPEC).unwrap();
+                ctx.cache(&PRODUCT_SPEC).unwrap();
+                ctx.document().query(&PLAIN_PRODUCT_SPEC).unwrap();
+            }
+        }
+        assert_eq!(backend.binds.load(Ordering::SeqCst), 2, "once per spec");
+        assert_eq!(backend.fields.lock()[0], ["name", "price", "note"]);
+        // Another runtime binds its own stores.
+        let other = runtime(vec![
+            TestDepsModule::new("counting")
+                .document("plain_products", backend.clone())
+                .boxed(),
+        ]);
+        other
+            .context()
+            .document()
+            .query(&PLAIN_PRODUCT_SPEC)
+            .unwrap();
+        assert_eq!(backend.binds.load(Ordering::SeqCst), 3);
+    })
+    .await;
+}

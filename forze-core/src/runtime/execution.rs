@@ -45,6 +45,16 @@ struct RuntimeInner {
 /// The application: frozen backends, a lifecycle plan, a clock, and one read-through lane per
 /// document spec. Cheap to clone (a handle).
 ///
+/// Each document spec is bound to its backend ([`DocumentBackend::bind`](crate::store::DocumentBackend::bind)) once, on first use,
+/// and keeps one lane (single-flight, circuit breaker, pending invalidations) for the life of
+/// the runtime; `bind` must not call back into the runtime.
+///
+/// # Runtime requirements
+///
+/// The ports run on tokio: they spawn detached fetches and writes and bound cache calls with
+/// timeouts, so they must be polled inside a tokio runtime with the time driver enabled
+/// (`#[tokio::main]` does that; a hand-built runtime needs `enable_time()`).
+///
 /// # Examples
 ///
 /// ```

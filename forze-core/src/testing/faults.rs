@@ -205,7 +205,7 @@ impl Gate {
 /// use forze_core::store::{DocumentBackend, DocumentBinding, StoreCx};
 /// use forze_core::testing::GatedStore;
 ///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let gated = GatedStore::new(Arc::new(MemoryDocumentStore::new()));
 /// let store = gated.bind(&DocumentBinding::new("products", &[])).unwrap();
 /// gated.hold_next(1);

@@ -21,28 +21,28 @@
 //!
 //! # Examples
 //!
-//! In `forze-redis/tests/conformance.rs` (with `forze-core = { features = ["testing"] }` as a
-//! dev-dependency):
+//! In a backend crate's `tests/conformance.rs` (with `forze-core = { features = ["testing"] }` as
+//! a dev-dependency), inside a `#[tokio::test(flavor = "multi_thread")]` function; here with the
+//! in-memory cache standing in for yours:
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use forze_core::cache::Cache;
 //! use forze_core::memory::{MemoryCache, MemoryDocumentStore};
 //! use forze_core::testing::{cache_conformance, read_through_suite, watchdog, Wiring};
 //!
 //! fn my_cache() -> Arc<dyn Cache> {
-//!     Arc::new(MemoryCache::new()) // your backend, in a fresh namespace
+//!     Arc::new(MemoryCache::new()) // your backend, in a fresh key namespace
 //! }
 //!
-//! #[tokio::test(flavor = "multi_thread")]
-//! async fn redis_cache_conforms() {
-//!     watchdog(cache_conformance(my_cache, |d| tokio::time::sleep(d))).await;
-//!     watchdog(read_through_suite(|| {
-//!         let store = MemoryDocumentStore::new();
-//!         Wiring::new(Arc::new(store.clone()), my_cache()).with_transactions(Arc::new(store))
-//!     }))
-//!     .await;
-//! }
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! watchdog(cache_conformance(my_cache, tokio::time::sleep)).await;
+//! watchdog(read_through_suite(|| {
+//!     let store = MemoryDocumentStore::new();
+//!     Wiring::new(Arc::new(store.clone()), my_cache()).with_transactions(Arc::new(store))
+//! }))
+//! .await;
+//! # });
 //! ```
 
 mod cache_suite;
