@@ -47,7 +47,7 @@ use crate::script::SCRIPTS;
 /// # Bytes this crate did not write
 ///
 /// A key holding anything else (garbage, a value without the trailer, another Redis type) reads
-/// as a **miss** and logs a warning; the next fill overwrites it, whatever rev it carries. A
+/// as a **miss** (`get` logs a warning; `MGET` returns nil for other types); the next fill overwrites it, whatever rev it carries. A
 /// well-formed value whose payload the coordinator cannot decode is the coordinator's to
 /// [`evict`](Cache::evict).
 ///
@@ -166,7 +166,23 @@ impl Cache for RedisCache {
         Box::pin(async move {
             let mut cmd = Cmd::new();
             cmd.arg("GET").arg(self.data_key(key));
-            let value = self.client.query(&self.namespace, "get", &cmd).await?;
+            let namespace = &*self.namespace;
+            let value = self
+                .client
+                .run(namespace, "get", |mut conn| async move {
+                    match cmd.query_async::<Value>(&mut conn).await {
+                        // Another Redis type under our key: not ours, a miss; a fill repairs it.
+                        Err(err) if err.code() == Some("WRONGTYPE") => {
+                            tracing::warn!(
+                                namespace,
+                                "redis cache key holds a non-string value; treated as a miss, the next fill repairs it"
+                            );
+                            Ok(Value::Nil)
+                        }
+                        other => other,
+                    }
+                })
+                .await?;
             self.decode_one("get", value)
         })
     }

@@ -243,7 +243,13 @@ impl RedisClient {
         .await
     }
 
-    async fn run<'a, F, Fut>(&self, namespace: &str, op: &'static str, f: F) -> Result<Value>
+    /// Run `f` on the live connection, bounded by the response timeout, mapping failures.
+    pub(crate) async fn run<'a, F, Fut>(
+        &self,
+        namespace: &str,
+        op: &'static str,
+        f: F,
+    ) -> Result<Value>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<Value>> + 'a,
@@ -377,18 +383,39 @@ fn parse_dsn(dsn: &str) -> Result<Parsed> {
 /// # }
 /// ```
 pub fn redis_lifecycle_step(client: RedisClient, dsn: impl Into<String>) -> LifecycleStep {
-    LifecycleStep::new(
-        "redis",
+    LifecycleStep::new("redis", RedisLifecycleHook::new(client, dsn))
+}
+
+/// The [`LifecycleHook`] behind [`redis_lifecycle_step`]: [`RedisClient::connect`] at startup,
+/// [`RedisClient::close`] at shutdown. Its `Debug` output hides the URL's credentials.
+///
+/// # Examples
+///
+/// ```no_run
+/// use forze_core::runtime::LifecycleHook;
+/// use forze_redis::{RedisClient, RedisConfig, RedisLifecycleHook};
+///
+/// # async fn example() -> forze_core::Result<()> {
+/// let client = RedisClient::new(RedisConfig::default())?;
+/// let hook = RedisLifecycleHook::new(client, "redis://127.0.0.1:6379");
+/// hook.startup().await?;
+/// hook.shutdown().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisLifecycleHook {
+    client: RedisClient,
+    dsn: String,
+}
+
+impl RedisLifecycleHook {
+    /// A hook connecting `client` to `dsn`.
+    pub fn new(client: RedisClient, dsn: impl Into<String>) -> Self {
         RedisLifecycleHook {
             client,
             dsn: dsn.into(),
-        },
-    )
-}
-
-struct RedisLifecycleHook {
-    client: RedisClient,
-    dsn: String,
+        }
+    }
 }
 
 impl LifecycleHook for RedisLifecycleHook {

@@ -12,6 +12,6 @@ mod error;
 mod script;
 
 pub use cache::RedisCache;
-pub use client::{RedisClient, redis_lifecycle_step};
+pub use client::{RedisClient, RedisLifecycleHook, redis_lifecycle_step};
 pub use config::{RedisCacheConfig, RedisConfig};
 pub use deps::RedisDepsModule;
