@@ -80,6 +80,7 @@ struct Parsed {
     client: redis::Client,
     target: String,
     user: Option<String>,
+    has_password: bool,
 }
 
 impl RedisClient {
@@ -131,11 +132,12 @@ impl RedisClient {
             client,
             target,
             user,
+            has_password,
         } = parsed;
         let connect_timeout = self.inner.config.connect_timeout();
         // Connect + handshake, then one command: each bounded by the connect timeout.
         let budget = connect_timeout.saturating_mul(2);
-        let fail = |failure| error::connect_error(&target, user.as_deref(), failure);
+        let fail = |failure| error::connect_error(&target, user.as_deref(), has_password, failure);
 
         // One direct attempt first, so a wrong password or a dead server is reported at once
         // instead of after the reconnect backoff of the connection manager.
@@ -356,10 +358,12 @@ fn parse_dsn(dsn: &str) -> Result<Parsed> {
     let info = client.get_connection_info();
     let target = info.addr().to_string();
     let user = info.redis_settings().username().map(str::to_owned);
+    let has_password = info.redis_settings().password().is_some();
     Ok(Parsed {
         client,
         target,
         user,
+        has_password,
     })
 }
 

@@ -124,8 +124,18 @@ pub(crate) fn is_auth_failure(err: &RedisError) -> bool {
 }
 
 /// Map a failure to connect at startup.
-pub(crate) fn connect_error(target: &str, user: Option<&str>, failure: Failure) -> Error {
+pub(crate) fn connect_error(
+    target: &str,
+    user: Option<&str>,
+    has_password: bool,
+    failure: Failure,
+) -> Error {
     match failure {
+        Failure::Redis(err) if !has_password && is_auth_failure(&err) => Error::config(format!(
+            "redis at {target} requires authentication but the redis url has no password; \
+             use `redis://[user]:password@host[:port]`"
+        ))
+        .with_source(err),
         Failure::Timeout(timeout) => Error::new(
             ErrorKind::Unavailable,
             format!("cannot connect to redis at {target}: no answer within {timeout:?}"),
@@ -217,9 +227,17 @@ mod tests {
             RedisKind::AuthenticationFailed,
             "Password authentication failed",
         ));
-        let err = connect_error("127.0.0.1:7000", Some("app"), Failure::Redis(auth));
+        let err = connect_error(
+            "127.0.0.1:7000",
+            Some("app"),
+            true,
+            Failure::Redis(auth.clone()),
+        );
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.message().contains("127.0.0.1:7000"), "{err}");
         assert!(err.message().contains("user `app`"), "{err}");
+        let err = connect_error("127.0.0.1:7000", None, false, Failure::Redis(auth));
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.message().contains("has no password"), "{err}");
     }
 }

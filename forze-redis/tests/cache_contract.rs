@@ -547,7 +547,10 @@ async fn garbage_under_a_key_reads_as_a_miss_and_the_next_fill_repairs_it() {
             .set_ex(data_key(&namespace, &key), bytes, 60)
             .expect("raw SET");
         assert_eq!(get(&cache, &key).await, None, "garbage {i} is a miss");
-        let many = cache.get_many(&[key.clone()]).await.expect("get_many");
+        let many = cache
+            .get_many(std::slice::from_ref(&key))
+            .await
+            .expect("get_many");
         assert_eq!(many, vec![None]);
         assert!(
             fill(&cache, &key, 1).await,
