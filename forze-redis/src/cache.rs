@@ -70,6 +70,7 @@ use crate::script::SCRIPTS;
 /// assert_eq!(entry.rev, 1);
 /// # Ok(())
 /// # }
+/// # let _ = example;
 /// ```
 #[derive(Clone)]
 pub struct RedisCache {

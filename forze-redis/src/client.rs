@@ -51,6 +51,7 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// client.close();
 /// # Ok(())
 /// # }
+/// # let _ = example;
 /// ```
 #[derive(Clone)]
 pub struct RedisClient {
@@ -385,6 +386,7 @@ fn parse_dsn(dsn: &str) -> Result<Parsed> {
 /// assert_eq!(step.name(), "redis");
 /// # Ok(())
 /// # }
+/// # let _ = example;
 /// ```
 pub fn redis_lifecycle_step(client: RedisClient, dsn: impl Into<String>) -> LifecycleStep {
     LifecycleStep::new("redis", RedisLifecycleHook::new(client, dsn))
@@ -406,6 +408,7 @@ pub fn redis_lifecycle_step(client: RedisClient, dsn: impl Into<String>) -> Life
 /// hook.shutdown().await?;
 /// # Ok(())
 /// # }
+/// # let _ = example;
 /// ```
 pub struct RedisLifecycleHook {
     client: RedisClient,

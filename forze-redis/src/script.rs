@@ -1,8 +1,8 @@
 //! The server-side Lua scripts of the versioned compare-and-set contract.
 //!
 //! Each script is sent once with `SCRIPT LOAD` (at connect, or on the first `NOSCRIPT` reply) and
-//! then invoked with `EVALSHA`. Revs travel as the 16 hex digits of [`codec::rev_hex`]
-//! (crate::codec) and are compared as two exact 32-bit halves, because Lua numbers are doubles.
+//! then invoked with `EVALSHA`. Revs travel as the 16 hex digits of
+//! [`rev_hex`](crate::codec::rev_hex) and are compared as two exact 32-bit halves, because Lua numbers are doubles.
 //! A key that holds something this crate did not write (bytes without a valid trailer, or
 //! another Redis type) counts as absent, so the next fill or invalidation repairs it.
 
