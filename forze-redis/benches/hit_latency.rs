@@ -33,7 +33,9 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let (raw, cache) = runtime
-        .block_on(latency::compare_get_latency(&url, payload, rounds, per_round))
+        .block_on(latency::compare_get_latency(
+            &url, payload, rounds, per_round,
+        ))
         .unwrap_or_else(|err| {
             eprintln!("benchmark failed: {err} ({err:?})");
             std::process::exit(1);

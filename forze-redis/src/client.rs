@@ -9,6 +9,7 @@ use forze_core::store::BoxFuture;
 use forze_core::{Error, Result};
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::{TcpSettings, socket2};
 use redis::{AsyncConnectionConfig, Cmd, ErrorKind as RedisKind, ServerErrorKind, Value};
 
 use crate::config::RedisConfig;
@@ -23,6 +24,15 @@ const ACCEPTED_URLS: &str = "`redis://[user[:password]@]host[:port][/db]` or \
 const RECONNECT_RETRIES: usize = 3;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// Idle time before the first keepalive probe, the probe interval, and the probes sent.
+const TCP_KEEPALIVE_TIME: Duration = Duration::from_secs(15);
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+/// How long sent data may stay unacknowledged before the kernel drops the connection (Linux).
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A handle to one Redis server, shared by every [`RedisCache`](crate::RedisCache) built on it.
 ///
@@ -323,6 +333,23 @@ fn script_load_error(
     Err(err)
 }
 
+/// TCP settings: no Nagle delay (one small request per call), and keepalive probes plus a user
+/// timeout so a peer that vanished without closing the socket (host down, network partition) is
+/// detected and the connection replaced, instead of every call timing out forever.
+fn tcp_settings() -> TcpSettings {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_TIME)
+        .with_interval(TCP_KEEPALIVE_INTERVAL);
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let keepalive = keepalive.with_retries(TCP_KEEPALIVE_RETRIES);
+    let settings = TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive);
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let settings = settings.set_user_timeout(TCP_USER_TIMEOUT);
+    settings
+}
+
 /// Parse a URL without ever echoing it (it may hold a password).
 fn parse_dsn(dsn: &str) -> Result<Parsed> {
     let scheme = dsn.split_once("://").map(|(scheme, _)| scheme);
@@ -350,12 +377,18 @@ fn parse_dsn(dsn: &str) -> Result<Parsed> {
             )));
         }
     }
-    let client = redis::Client::open(dsn).map_err(|err| {
+    let invalid = |err| {
         Error::config(format!(
             "invalid redis url (not shown, it may contain a password); expected {ACCEPTED_URLS}"
         ))
         .with_source(err)
-    })?;
+    };
+    let client = redis::Client::open(dsn).map_err(invalid)?;
+    let info = client
+        .get_connection_info()
+        .clone()
+        .set_tcp_settings(tcp_settings());
+    let client = redis::Client::open(info).map_err(invalid)?;
     let info = client.get_connection_info();
     let target = info.addr().to_string();
     let user = info.redis_settings().username().map(str::to_owned);
@@ -479,6 +512,11 @@ mod tests {
         let parsed = parse_dsn("redis://app:hunter2@127.0.0.1:6390/2").expect("valid");
         assert_eq!(parsed.target, "127.0.0.1:6390");
         assert_eq!(parsed.user.as_deref(), Some("app"));
+        let tcp = parsed.client.get_connection_info().tcp_settings();
+        assert!(tcp.nodelay(), "no Nagle delay");
+        assert!(tcp.keepalive().is_some(), "keepalive probes");
+        #[cfg(target_os = "linux")]
+        assert_eq!(tcp.user_timeout(), Some(TCP_USER_TIMEOUT));
         let parsed = parse_dsn("unix:///tmp/redis.sock?pass=hunter2").expect("valid");
         assert_eq!(parsed.target, "/tmp/redis.sock");
 

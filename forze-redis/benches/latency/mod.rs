@@ -110,18 +110,22 @@ pub async fn compare_get_latency(
 
     // The cache, on its own ConnectionManager; a generous timeout so outliers are measured, not
     // cut off.
-    let client = RedisClient::new(RedisConfig::default().with_response_timeout(Duration::from_secs(5)))?;
+    let client =
+        RedisClient::new(RedisConfig::default().with_response_timeout(Duration::from_secs(5)))?;
     client.connect(url).await?;
-    let cache = RedisCache::new(client.clone(), RedisCacheConfig::namespace(namespace.clone())?);
+    let cache = RedisCache::new(
+        client.clone(),
+        RedisCacheConfig::namespace(namespace.clone())?,
+    );
     let fill = CacheFill::new("doc", 7, payload.clone(), Duration::from_secs(600));
     assert!(cache.fill(fill).await?, "fresh key must install");
 
     // The raw baseline: the same connection kind, a plain key with the same payload.
-    let raw_client = redis::Client::open(url).map_err(|e| {
-        forze_core::Error::config("bench: invalid redis url").with_source(e)
-    })?;
+    let raw_client = redis::Client::open(url)
+        .map_err(|e| forze_core::Error::config("bench: invalid redis url").with_source(e))?;
     let mut raw = ConnectionManager::new(raw_client).await.map_err(|e| {
-        forze_core::Error::new(forze_core::ErrorKind::Unavailable, "bench: cannot connect").with_source(e)
+        forze_core::Error::new(forze_core::ErrorKind::Unavailable, "bench: cannot connect")
+            .with_source(e)
     })?;
     let raw_key = format!("{namespace}:raw");
     let _: () = redis::cmd("SET")
@@ -131,20 +135,32 @@ pub async fn compare_get_latency(
         .arg(600)
         .query_async(&mut raw)
         .await
-        .map_err(|e| forze_core::Error::new(forze_core::ErrorKind::Unavailable, "bench: SET").with_source(e))?;
+        .map_err(|e| {
+            forze_core::Error::new(forze_core::ErrorKind::Unavailable, "bench: SET").with_source(e)
+        })?;
 
     // Warm up both paths.
     let mut sink = Vec::new();
-    time_calls(per_round.min(1000), &mut sink, || raw_get(raw.clone(), &raw_key)).await;
+    time_calls(per_round.min(1000), &mut sink, || {
+        raw_get(raw.clone(), &raw_key)
+    })
+    .await;
     time_calls(per_round.min(1000), &mut sink, || cache.get("doc")).await;
 
     let mut raw_samples = Vec::with_capacity(rounds * per_round);
     let mut cache_samples = Vec::with_capacity(rounds * per_round);
     for _ in 0..rounds {
-        time_calls(per_round, &mut raw_samples, || raw_get(raw.clone(), &raw_key)).await;
+        time_calls(per_round, &mut raw_samples, || {
+            raw_get(raw.clone(), &raw_key)
+        })
+        .await;
         time_calls(per_round, &mut cache_samples, || async {
             let entry = cache.get("doc").await.expect("cache get");
-            assert_eq!(entry.map(|e| e.payload.len()), Some(payload.len()), "must be a hit");
+            assert_eq!(
+                entry.map(|e| e.payload.len()),
+                Some(payload.len()),
+                "must be a hit"
+            );
         })
         .await;
     }
@@ -159,7 +175,10 @@ pub async fn compare_get_latency(
 
     Ok((
         summarize(format!("redis-rs GET ({payload_len} B)"), &mut raw_samples),
-        summarize(format!("RedisCache::get hit ({payload_len} B)"), &mut cache_samples),
+        summarize(
+            format!("RedisCache::get hit ({payload_len} B)"),
+            &mut cache_samples,
+        ),
     ))
 }
 
