@@ -75,3 +75,31 @@ impl fmt::Debug for RedisDepsModule {
         map.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RedisConfig;
+
+    #[test]
+    fn registers_one_cache_per_name() {
+        let client = RedisClient::new(RedisConfig::default()).expect("valid");
+        let module = RedisDepsModule::new(client)
+            .cache(
+                "products",
+                RedisCacheConfig::namespace("app:products").expect("ns"),
+            )
+            .cache(
+                "orders",
+                RedisCacheConfig::namespace("app:orders").expect("ns"),
+            );
+        let shown = format!("{module:?}");
+        assert!(shown.contains(r#""products": "app:products""#), "{shown}");
+        let mut deps = Registrations::default();
+        module.register(&mut deps);
+        let registered = format!("{deps:?}");
+        assert_eq!(registered.matches("cache").count(), 2, "{registered}");
+        assert!(registered.contains("`products`"), "{registered}");
+        assert!(registered.contains("`orders`"), "{registered}");
+    }
+}

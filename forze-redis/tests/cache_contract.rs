@@ -620,3 +620,54 @@ async fn works_as_a_shared_trait_object() {
     let shown = format!("{cache:?}");
     assert!(shown.contains("RedisCache"), "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_calls_leave_the_connection_in_sync() {
+    let (cache, _) = shared_cache("cancel").await;
+    let cache = Arc::new(cache);
+    for i in 0..20 {
+        assert!(fill(&cache, &format!("k{i}"), i + 1).await);
+    }
+    // Start many calls and drop most of them at once, mid-flight.
+    tokio::time::timeout(WATCHDOG, async {
+        for round in 0..20i64 {
+            let mut calls = Vec::new();
+            for i in 0..20i64 {
+                let cache = Arc::clone(&cache);
+                calls.push(tokio::spawn(async move {
+                    let key = format!("k{i}");
+                    if (i + round) % 3 == 0 {
+                        let _ = cache
+                            .fill(CacheFill::new(&key, 100 + round, payload(100 + round), TTL))
+                            .await;
+                    } else {
+                        let _ = cache.get(&key).await;
+                    }
+                }));
+            }
+            tokio::task::yield_now().await;
+            for (i, call) in calls.into_iter().enumerate() {
+                if i % 4 != 0 {
+                    call.abort();
+                }
+                let _ = call.await;
+            }
+        }
+    })
+    .await
+    .expect("cancelled calls hung");
+    // Every reply still reaches its own caller: each key reads its own payload.
+    for i in 0..20i64 {
+        let entry = get(&cache, &format!("k{i}")).await.expect("a value");
+        assert_eq!(
+            entry.payload,
+            payload(entry.rev),
+            "k{i} got another key's reply"
+        );
+        assert!(
+            entry.rev == i + 1 || entry.rev >= 100,
+            "k{i}: rev {}",
+            entry.rev
+        );
+    }
+}
