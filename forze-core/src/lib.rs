@@ -58,9 +58,11 @@ pub mod __private {
     pub use ::uuid::Uuid;
     pub use std::borrow::Cow;
     pub use std::clone::Clone;
+    pub use std::convert::From;
     pub use std::default::Default;
     pub use std::fmt::Debug;
     pub use std::option::Option::{self, None, Some};
+    pub use std::primitive::i64;
     pub use std::result::Result::{self, Err, Ok};
     pub use std::time::Duration;
 
