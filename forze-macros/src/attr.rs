@@ -100,6 +100,8 @@ pub(crate) struct AgeAttr {
     pub(crate) alpha: Slot<f64>,
     pub(crate) min_ttl: Slot<Dur>,
     pub(crate) max_ttl: Slot<Dur>,
+    /// An unknown key was reported (likely a misspelt one): missing keys are not reported too.
+    pub(crate) had_unknown_key: bool,
 }
 
 /// `l1(ttl = ..., capacity = ..., store = ...)`.
@@ -108,6 +110,8 @@ pub(crate) struct L1Attr {
     pub(crate) ttl: Slot<Dur>,
     pub(crate) capacity: Slot<i128>,
     pub(crate) store: Slot<StoreAttr>,
+    /// An unknown key was reported (likely a misspelt one): missing keys are not reported too.
+    pub(crate) had_unknown_key: bool,
 }
 
 /// `store = "lru" | "tiny_lfu" | path::to::factory`.
@@ -255,7 +259,10 @@ fn age_key(meta: ParseNestedMeta<'_>, age: &mut AgeAttr, errors: &mut Errors) ->
             let value = duration_value(&meta, "age_ttl(max_ttl)", "max_ttl = \"1h\"", errors)?;
             set(&mut age.max_ttl, &meta, "age_ttl(max_ttl)", value, errors);
         }
-        _ => unknown(&meta, "age_ttl", AGE_KEYS, errors)?,
+        _ => {
+            unknown(&meta, "age_ttl", AGE_KEYS, errors)?;
+            age.had_unknown_key = true;
+        }
     }
     Ok(())
 }
@@ -277,7 +284,10 @@ fn l1_key(meta: ParseNestedMeta<'_>, l1: &mut L1Attr, errors: &mut Errors) -> sy
                 .and_then(|expr| store(expr, errors));
             set(&mut l1.store, &meta, "l1(store)", value, errors);
         }
-        _ => unknown(&meta, "l1", L1_KEYS, errors)?,
+        _ => {
+            unknown(&meta, "l1", L1_KEYS, errors)?;
+            l1.had_unknown_key = true;
+        }
     }
     Ok(())
 }
@@ -312,7 +322,9 @@ fn value(
     example: &str,
     errors: &mut Errors,
 ) -> syn::Result<Option<Expr>> {
-    if meta.input.peek(Token![=]) {
+    let bare = meta.input.is_empty() || meta.input.peek(Token![,]);
+    if !bare && !meta.input.peek(syn::token::Paren) {
+        // `key = value`; anything else (`key "value"`) is a syntax error: "expected `=`"
         return Ok(Some(meta.value()?.parse()?));
     }
     let mut tokens = meta.path.to_token_stream();
@@ -395,11 +407,17 @@ fn unknown(
 
 /// A "did you mean" or "belongs inside" hint for an unknown key.
 fn hint(key: &str, level: &str, expected: &[&str]) -> Option<String> {
-    if let Some(close) = expected
+    let close = expected
         .iter()
         .filter(|candidate| edit_distance(key, candidate) <= 2)
         .min_by_key(|candidate| edit_distance(key, candidate))
-    {
+        .or_else(|| {
+            // `min` for `min_ttl`, `refresh_beta` for `early_refresh_beta`
+            expected.iter().find(|candidate| {
+                key.len() >= 3 && (candidate.starts_with(key) || candidate.ends_with(key))
+            })
+        });
+    if let Some(close) = close {
         return Some(format!("did you mean `{close}`?"));
     }
     let home = [
@@ -644,15 +662,15 @@ pub(crate) fn parse_input<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Op
             }
         },
         Data::Enum(data) => {
-            errors.push(syn::Error::new_spanned(
-                &data.enum_token,
+            errors.push(syn::Error::new(
+                data.enum_token.span,
                 format!("{what}; enums are not supported"),
             ));
             None
         }
         Data::Union(data) => {
-            errors.push(syn::Error::new_spanned(
-                &data.union_token,
+            errors.push(syn::Error::new(
+                data.union_token.span,
                 format!("{what}; unions are not supported"),
             ));
             None
@@ -704,9 +722,416 @@ pub(crate) fn parse_input<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Op
             nullable,
         });
     }
-    (!is_generic).then(|| Input {
+    (!is_generic).then_some(Input {
         ident: &input.ident,
         vis: &input.vis,
         fields: out,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::{DeriveInput, parse_quote};
+
+    use crate::messages;
+
+    fn one(input: DeriveInput) -> String {
+        let messages = messages(&input);
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        messages.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_keys_list_the_valid_keys_of_their_level() {
+        let top = one(parse_quote! {
+            #[document_spec(nmae = "products")]
+            struct Product { name: String }
+        });
+        assert_eq!(
+            top,
+            "unknown `document_spec` key `nmae`; expected one of: `name`, `cache`; did you mean `name`?"
+        );
+        let cache = one(parse_quote! {
+            #[document_spec(cache(capacity = 3))]
+            struct Product { name: String }
+        });
+        assert_eq!(
+            cache,
+            "unknown `cache` key `capacity`; expected one of: `name`, `ttl`, `early_refresh_beta`, \
+             `early_refresh_background`, `sliding_ttl`, `age_ttl`, `l1`; `capacity` belongs inside `l1(...)`"
+        );
+        let age = one(parse_quote! {
+            #[document_spec(cache(ttl = "2h", age_ttl(alpha = 0.1, min_ttl = "1s", max_ttl = "1h", beta(1))))]
+            struct Product { name: String }
+        });
+        assert_eq!(
+            age,
+            "unknown `age_ttl` key `beta`; expected one of: `alpha`, `min_ttl`, `max_ttl`"
+        );
+        let prefix = one(parse_quote! {
+            #[document_spec(cache(ttl = "2h", age_ttl(alpha = 0.1, min = "1s", max_ttl = "1h")))]
+            struct Product { name: String }
+        });
+        assert!(prefix.ends_with("; did you mean `min_ttl`?"), "{prefix}");
+        let suffix = one(parse_quote! {
+            #[document_spec(cache(refresh_beta = 1.0))]
+            struct Product { name: String }
+        });
+        assert!(
+            suffix.ends_with("; did you mean `early_refresh_beta`?"),
+            "{suffix}"
+        );
+        let l1 = one(parse_quote! {
+            #[document_spec(cache(l1(ttl = "1s", size = 10)))]
+            struct Product { name: String }
+        });
+        assert_eq!(
+            l1,
+            "unknown `l1` key `size`; expected one of: `ttl`, `capacity`, `store`"
+        );
+        let path = one(parse_quote! {
+            #[document_spec(a::b = 1)]
+            struct Product { name: String }
+        });
+        assert!(
+            path.starts_with("unknown `document_spec` key `a::b`"),
+            "{path}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_does_not_hide_the_next_errors() {
+        let messages = messages(&parse_quote! {
+            #[document_spec(colour(x = 1), name = "Bad", cache(foo, ttl = "0s"))]
+            struct Product { name: String }
+        });
+        assert_eq!(messages.len(), 4, "{messages:#?}");
+        assert!(messages[0].starts_with("unknown `document_spec` key `colour`"));
+        assert!(messages[1].starts_with("unknown `cache` key `foo`"));
+        assert_eq!(
+            messages[2],
+            "invalid duration `0s`: must be greater than zero"
+        );
+        assert!(messages[3].starts_with("invalid `name` `Bad`"));
+    }
+
+    #[test]
+    fn duplicate_keys_and_attributes_are_reported() {
+        assert_eq!(
+            one(parse_quote! {
+                #[document_spec(name = "a", name = "b")]
+                struct Product { name: String }
+            }),
+            "duplicate `name` key; each key may appear once"
+        );
+        assert_eq!(
+            one(parse_quote! {
+                #[document_spec(cache(l1(ttl = "1s", ttl = "2s")))]
+                struct Product { name: String }
+            }),
+            "duplicate `l1(ttl)` key; each key may appear once"
+        );
+        assert_eq!(
+            one(parse_quote! {
+                #[document_spec(cache(), cache())]
+                struct Product { name: String }
+            }),
+            "duplicate `cache` key; each key may appear once"
+        );
+        assert_eq!(
+            one(parse_quote! {
+                #[document_spec(name = "a")]
+                #[document_spec(name = "b")]
+                struct Product { name: String }
+            }),
+            "duplicate `#[document_spec]` attribute; put every key in the first one"
+        );
+    }
+
+    #[test]
+    fn wrong_literal_types_show_the_accepted_form() {
+        let cases: Vec<(DeriveInput, &str)> = vec![
+            (
+                parse_quote!(
+                    #[document_spec(name = products)]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`name` expects a string literal: `name = \"products\"`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(name = 1))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`cache(name)` expects a string literal: `name = \"products\"`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(ttl = 5m))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`cache(ttl)` expects a duration string, write `\"5m\"`; durations are \
+                 \"<int><ms|s|m|h|d>\", for example \"300ms\", \"2s\", \"5m\", \"1h\", \"7d\"",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(sliding_ttl = true))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`sliding_ttl` expects a duration string: `sliding_ttl = \"60s\"`; durations are \
+                 \"<int><ms|s|m|h|d>\", for example \"300ms\", \"2s\", \"5m\", \"1h\", \"7d\"",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(early_refresh_beta = "1"))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`early_refresh_beta` expects a number: `early_refresh_beta = 1.0`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(
+                        early_refresh_beta = 1.0,
+                        early_refresh_background = "yes"
+                    ))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`early_refresh_background` expects `true` or `false`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(l1(ttl = "1s", capacity = "10")))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`l1(capacity)` expects an integer literal: `capacity = 1024`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(l1(ttl = "1s", capacity = 1.5)))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`l1(capacity)` expects an integer literal: `capacity = 1024`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(l1(ttl = "1s", capacity = 99999999999999999999999999999999999999999)))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`l1(capacity)` is too large",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(age_ttl(
+                        alpha = "0.1",
+                        min_ttl = "1s",
+                        max_ttl = "2s"
+                    )))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`age_ttl(alpha)` expects a number: `alpha = 0.1`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(l1(ttl = "1s", store = 3)))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`l1(store)` expects \"lru\", \"tiny_lfu\", or a path to a factory \
+                 `fn(&L1Config) -> Box<dyn L1Store>`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(l1(ttl = "1s", store = "lfu")))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "unknown `l1(store)` \"lfu\"; expected \"lru\", \"tiny_lfu\", or a path to a \
+                 factory `fn(&L1Config) -> Box<dyn L1Store>`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(name)]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`name` takes a value: `name = \"products\"`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache(ttl("5m")))]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`cache(ttl)` takes a value: `ttl = \"5m\"`",
+            ),
+            (
+                parse_quote!(
+                    #[document_spec(cache = "products")]
+                    struct P {
+                        a: i32,
+                    }
+                ),
+                "`cache` takes a list of keys, not a value: `cache(name = \"products\", ttl = \"5m\")`",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(one(input), expected);
+        }
+    }
+
+    #[test]
+    fn malformed_durations_show_the_form() {
+        for text in ["5", "5 m", "1.5s", "5min", "-1s", ""] {
+            let input: DeriveInput = syn::parse_str(&format!(
+                "#[document_spec(cache(ttl = \"{text}\"))] struct P {{ a: i32 }}"
+            ))
+            .unwrap();
+            assert_eq!(
+                one(input),
+                format!(
+                    "invalid duration `{text}`: expected \"<int><ms|s|m|h|d>\", for example \
+                     \"300ms\", \"2s\", \"5m\", \"1h\", \"7d\""
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_stops_its_attribute_but_keeps_earlier_errors() {
+        let messages = messages(&parse_quote! {
+            #[document_spec(nmae = "x", cache(ttl "5m"))]
+            struct Product { name: String }
+        });
+        assert_eq!(messages.len(), 2, "{messages:#?}");
+        assert!(messages[0].starts_with("unknown `document_spec` key `nmae`"));
+        assert_eq!(messages[1], "expected `=`");
+    }
+
+    #[test]
+    fn only_structs_with_named_fields_and_no_generics() {
+        assert_eq!(
+            one(parse_quote!(
+                enum Product {
+                    A,
+                }
+            )),
+            "`#[derive(Document)]` needs a struct with named fields; enums are not supported"
+        );
+        assert_eq!(
+            one(parse_quote!(union Product { a: u32 })),
+            "`#[derive(Document)]` needs a struct with named fields; unions are not supported"
+        );
+        assert_eq!(
+            one(parse_quote!(
+                struct Product(String);
+            )),
+            "`#[derive(Document)]` needs a struct with named fields, like \
+             `struct Product { name: String }`; tuple structs are not supported"
+        );
+        assert_eq!(
+            one(parse_quote!(
+                struct Product;
+            )),
+            "`#[derive(Document)]` needs a struct with named fields, like \
+             `struct Product { name: String }`; unit structs are not supported"
+        );
+        let generic = "`#[derive(Document)]` does not support generic parameters or lifetimes: a \
+                       document is a concrete type with a static schema";
+        assert_eq!(
+            one(parse_quote!(
+                struct Product<T> {
+                    a: T,
+                }
+            )),
+            generic
+        );
+        assert_eq!(
+            one(parse_quote!(
+                struct Product<'a> {
+                    a: &'a str,
+                }
+            )),
+            generic
+        );
+        assert_eq!(
+            one(parse_quote!(
+                struct Product
+                where
+                    u8: Copy,
+                {
+                    a: u8,
+                }
+            )),
+            generic
+        );
+        assert_eq!(
+            one(parse_quote!(
+                struct Product {
+                    #[document_spec(name = "x")]
+                    a: u8,
+                }
+            )),
+            "`#[document_spec]` goes on the struct, not on a field"
+        );
+    }
+
+    #[test]
+    fn empty_lists_and_bare_keys_mean_every_default() {
+        for input in [
+            parse_quote!(
+                #[document_spec()]
+                struct Product {
+                    a: u8,
+                }
+            ),
+            parse_quote!(
+                #[document_spec(cache)]
+                struct Product {
+                    a: u8,
+                }
+            ),
+            parse_quote!(
+                #[document_spec(cache())]
+                struct Product {
+                    a: u8,
+                }
+            ),
+        ] {
+            assert_eq!(messages(&input), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        use super::edit_distance;
+        assert_eq!(edit_distance("ttl", "ttl"), 0);
+        assert_eq!(edit_distance("tll", "ttl"), 1);
+        assert_eq!(edit_distance("nmae", "name"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("capacity", "ttl"), 7);
+    }
 }

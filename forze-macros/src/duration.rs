@@ -44,7 +44,7 @@ pub(crate) fn format_millis(millis: u64) -> String {
         (1_000, "s"),
     ];
     for (per, unit) in UNITS {
-        if millis >= per && millis % per == 0 {
+        if millis >= per && millis.is_multiple_of(per) {
             return format!("{}{unit}", millis / per);
         }
     }

@@ -114,7 +114,7 @@ pub(crate) fn fields(input: &Input<'_>, errors: &mut Errors) -> bool {
     for field in &input.fields {
         if RESERVED_FIELDS.contains(&field.name.as_str()) {
             errors.push(syn::Error::new_spanned(
-                &field.ident,
+                field.ident,
                 format!(
                     "field `{}` is reserved: every read model carries `id`, `rev`, `created_at` \
                      and `last_update_at`; rename the field",
@@ -224,7 +224,7 @@ fn age_ttl(age: &Spanned<AgeAttr>, ttl: Option<&Bound>, errors: &mut Errors) -> 
     .into_iter()
     .filter_map(|(key, absent)| absent.then_some(key))
     .collect();
-    if !missing.is_empty() {
+    if !missing.is_empty() && !attr.had_unknown_key {
         let missing = missing
             .iter()
             .map(|key| format!("`{key}`"))
@@ -275,7 +275,7 @@ fn l1<'a>(
     errors: &mut Errors,
 ) -> Option<L1<'a>> {
     let attr = &l1.value;
-    if attr.ttl.is_absent() {
+    if attr.ttl.is_absent() && !attr.had_unknown_key {
         errors.push(l1.error(
             "`l1` is missing `ttl`, the staleness budget of the in-process cache: \
              `l1(ttl = \"2s\")`",
@@ -328,4 +328,375 @@ fn l1<'a>(
         capacity: capacity.unwrap_or(DEFAULT_L1_CAPACITY),
         store,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::{DeriveInput, parse_quote};
+
+    use super::*;
+    use crate::messages;
+
+    fn one(input: DeriveInput) -> String {
+        let messages = messages(&input);
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        messages.into_iter().next().unwrap_or_default()
+    }
+
+    /// The validated spec of a correct input.
+    fn checked(input: &DeriveInput, check: impl FnOnce(&Spec<'_>)) {
+        let mut errors = Errors::default();
+        let attr = crate::attr::parse_spec(&input.attrs, &mut errors);
+        let spec = spec(&attr, &input.ident, &mut errors);
+        assert!(errors.into_error().is_none(), "unexpected errors");
+        check(&spec);
+    }
+
+    #[test]
+    fn defaults_apply() {
+        checked(
+            &parse_quote!(
+                struct ProductLine {
+                    a: u8,
+                }
+            ),
+            |spec| {
+                assert_eq!(spec.name, "product_line");
+                assert!(spec.cache.is_none());
+            },
+        );
+        checked(
+            &parse_quote!(
+                #[document_spec(name = "items", cache(l1(ttl = "2s")))]
+                struct P {
+                    a: u8,
+                }
+            ),
+            |spec| {
+                let cache = spec.cache.as_ref().unwrap();
+                assert_eq!(cache.name, "items");
+                assert_eq!(cache.ttl_ms, 300_000);
+                assert!(cache.early_refresh_beta.is_none());
+                assert!(!cache.early_refresh_background);
+                assert!(cache.sliding_ttl_ms.is_none() && cache.age_ttl.is_none());
+                let l1 = cache.l1.as_ref().unwrap();
+                assert_eq!((l1.ttl_ms, l1.capacity), (2_000, 1024));
+                assert!(matches!(l1.store, Store::Lru));
+            },
+        );
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let input: DeriveInput = parse_quote! {
+            #[document_spec(
+                name = "products",
+                cache(
+                    name = "product_cache", ttl = "1h", early_refresh_beta = 2,
+                    early_refresh_background = true, sliding_ttl = "60s",
+                    age_ttl(alpha = 0.25, min_ttl = "30s", max_ttl = "1h"),
+                    l1(ttl = "1500ms", capacity = 2, store = crate::stores::mine),
+                ),
+            )]
+            struct Product { a: u8 }
+        };
+        checked(&input, |spec| {
+            assert_eq!(spec.name, "products");
+            let cache = spec.cache.as_ref().unwrap();
+            assert_eq!(cache.name, "product_cache");
+            assert_eq!(cache.ttl_ms, 3_600_000);
+            assert_eq!(cache.early_refresh_beta.map(Positive::get), Some(2.0));
+            assert!(cache.early_refresh_background);
+            assert_eq!(cache.sliding_ttl_ms, Some(60_000));
+            let age = cache.age_ttl.as_ref().unwrap();
+            assert_eq!(
+                (age.alpha.get(), age.min_ttl_ms, age.max_ttl_ms),
+                (0.25, 30_000, 3_600_000)
+            );
+            let l1 = cache.l1.as_ref().unwrap();
+            assert_eq!((l1.ttl_ms, l1.capacity), (1_500, 2));
+            let Store::Custom(path) = &l1.store else {
+                panic!("a custom store")
+            };
+            assert_eq!(quote::quote!(#path).to_string(), "crate :: stores :: mine");
+        });
+        checked(
+            &parse_quote!(
+                #[document_spec(cache(l1(ttl = "1s", capacity = 2, store = "tiny_lfu")))]
+                struct P {
+                    a: u8,
+                }
+            ),
+            |spec| {
+                let l1 = spec.cache.as_ref().and_then(|c| c.l1.as_ref()).unwrap();
+                assert!(matches!(l1.store, Store::TinyLfu));
+            },
+        );
+    }
+
+    #[test]
+    fn names_must_be_snake_identifiers_of_at_most_63_bytes() {
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(name = "Products")]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "invalid `name` `Products`: expected `[a-z][a-z0-9_]*`, for example \"products\""
+        );
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(name = "my-cache"))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "invalid `cache(name)` `my-cache`: expected `[a-z][a-z0-9_]*`, for example \"products\""
+        );
+        let long = "a".repeat(64);
+        let input: DeriveInput = syn::parse_str(&format!(
+            "#[document_spec(name = \"{long}\")] struct P {{ a: u8 }}"
+        ))
+        .unwrap();
+        assert_eq!(
+            one(input),
+            format!("invalid `name` `{long}`: 64 bytes, at most 63 are accepted")
+        );
+        let input: DeriveInput =
+            syn::parse_str(&format!("struct {} {{ a: u8 }}", "A".repeat(64))).unwrap();
+        assert!(one(input).starts_with(&format!("the default document name `{}`", "a".repeat(64))),);
+        checked(
+            &parse_quote!(
+                #[document_spec(name = "ok")]
+                struct Ä {
+                    a: u8,
+                }
+            ),
+            |spec| {
+                assert_eq!(spec.name, "ok");
+            },
+        );
+        assert!(
+            one(parse_quote!(
+                struct Ä {
+                    a: u8,
+                }
+            ))
+            .contains("set one with `#[document_spec(name = \"...\")]`")
+        );
+    }
+
+    #[test]
+    fn early_refresh_rules() {
+        for (beta, shown) in [("0", "0"), ("0.0", "0"), ("-1.5", "-1.5"), ("1e999", "inf")] {
+            let input: DeriveInput = syn::parse_str(&format!(
+                "#[document_spec(cache(early_refresh_beta = {beta}))] struct P {{ a: u8 }}"
+            ))
+            .unwrap();
+            assert_eq!(
+                one(input),
+                format!("`early_refresh_beta` must be a positive number, got {shown}")
+            );
+        }
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(early_refresh_background = true))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`early_refresh_background` requires `early_refresh_beta`, for example \
+             `early_refresh_beta = 1.0`"
+        );
+        // false without beta is what the run-time builder accepts too
+        assert!(
+            messages(&parse_quote!(
+                #[document_spec(cache(early_refresh_background = false))]
+                struct P {
+                    a: u8,
+                }
+            ))
+            .is_empty()
+        );
+        // an invalid beta is one error, not two
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(early_refresh_beta = 0, early_refresh_background = true))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`early_refresh_beta` must be a positive number, got 0"
+        );
+    }
+
+    #[test]
+    fn lifetimes_are_ordered() {
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(sliding_ttl = "5m"))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`sliding_ttl` (5m) must be strictly smaller than the cache `ttl` (5m, the default)"
+        );
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(ttl = "1m", l1(ttl = "60s")))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`l1(ttl)` (60s) must be strictly smaller than the cache `ttl` (1m)"
+        );
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(
+                    ttl = "2h",
+                    age_ttl(alpha = 0.1, min_ttl = "2h", max_ttl = "1h")
+                ))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`age_ttl(min_ttl)` (2h) must not exceed `age_ttl(max_ttl)` (1h)"
+        );
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(age_ttl(alpha = 0.1, min_ttl = "30s", max_ttl = "1h")))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`age_ttl(max_ttl)` (1h) must not exceed the cache `ttl` (5m, the default)"
+        );
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(
+                    ttl = "1h",
+                    age_ttl(alpha = 0, min_ttl = "30s", max_ttl = "1h")
+                ))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`age_ttl(alpha)` must be a positive number, got 0"
+        );
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(age_ttl(alpha = 0.1)))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`age_ttl` is missing `min_ttl`, `max_ttl`; it takes all three keys: \
+             `age_ttl(alpha = 0.1, min_ttl = \"30s\", max_ttl = \"1h\")`"
+        );
+        // equal bounds are fine, as at run time
+        assert!(
+            messages(&parse_quote!(
+                #[document_spec(cache(
+                    ttl = "1h",
+                    age_ttl(alpha = 1, min_ttl = "1h", max_ttl = "1h")
+                ))]
+                struct P {
+                    a: u8,
+                }
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_malformed_ttl_is_not_compared_again() {
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(ttl = "soon", l1(ttl = "10m"), sliding_ttl = "1h"))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "invalid duration `soon`: expected \"<int><ms|s|m|h|d>\", for example \"300ms\", \
+             \"2s\", \"5m\", \"1h\", \"7d\""
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_is_not_also_reported_missing() {
+        assert!(
+            one(parse_quote!(
+                #[document_spec(cache(l1(tll = "2s")))]
+                struct P {
+                    a: u8,
+                }
+            ))
+            .ends_with("did you mean `ttl`?")
+        );
+        assert!(
+            one(parse_quote!(
+                #[document_spec(cache(
+                    ttl = "1h",
+                    age_ttl(alpha = 0.1, min = "1s", max_ttl = "1h")
+                ))]
+                struct P {
+                    a: u8,
+                }
+            ))
+            .starts_with("unknown `age_ttl` key `min`")
+        );
+    }
+
+    #[test]
+    fn l1_rules() {
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(l1(capacity = 10)))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`l1` is missing `ttl`, the staleness budget of the in-process cache: `l1(ttl = \"2s\")`"
+        );
+        for capacity in ["0", "-3"] {
+            let input: DeriveInput = syn::parse_str(&format!(
+                "#[document_spec(cache(l1(ttl = \"1s\", capacity = {capacity})))] struct P {{ a: u8 }}"
+            ))
+            .unwrap();
+            assert_eq!(one(input), "`l1(capacity)` must be at least 1");
+        }
+        assert_eq!(
+            one(parse_quote!(
+                #[document_spec(cache(l1(ttl = "1s", capacity = 1, store = "tiny_lfu")))]
+                struct P {
+                    a: u8,
+                }
+            )),
+            "`l1(capacity)` must be at least 2 with `store = \"tiny_lfu\"`"
+        );
+        assert!(
+            messages(&parse_quote!(
+                #[document_spec(cache(l1(ttl = "1s", capacity = 1)))]
+                struct P {
+                    a: u8,
+                }
+            ))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn reserved_fields_are_rejected() {
+        let messages = messages(&parse_quote! {
+            struct P { id: u8, rev: i64, created_at: u8, last_update_at: u8, r#type: u8 }
+        });
+        assert_eq!(messages.len(), 4, "{messages:#?}");
+        assert_eq!(
+            messages[0],
+            "field `id` is reserved: every read model carries `id`, `rev`, `created_at` and \
+             `last_update_at`; rename the field"
+        );
+        assert!(messages[3].starts_with("field `last_update_at` is reserved"));
+    }
 }
