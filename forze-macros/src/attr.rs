@@ -634,8 +634,10 @@ pub(crate) struct Field<'a> {
     pub(crate) name: String,
     pub(crate) vis: &'a Visibility,
     pub(crate) ty: &'a Type,
-    /// The `#[doc]` attributes, carried over to the DTOs.
+    /// The `#[doc]` attributes, carried over to the DTO fields.
     pub(crate) docs: Vec<&'a Attribute>,
+    /// The `#[cfg]` attributes, carried over to the DTO fields and the schema entry.
+    pub(crate) cfgs: Vec<&'a Attribute>,
     pub(crate) kind: Kind,
     pub(crate) nullable: bool,
 }
@@ -717,6 +719,11 @@ pub(crate) fn parse_input<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Op
                 .attrs
                 .iter()
                 .filter(|attr| attr.path().is_ident("doc"))
+                .collect(),
+            cfgs: field
+                .attrs
+                .iter()
+                .filter(|attr| attr.path().is_ident("cfg"))
                 .collect(),
             kind,
             nullable,

@@ -60,14 +60,18 @@ pub(crate) fn expand(input: &Input<'_>, spec: &Spec<'_>) -> TokenStream {
             vis,
             ty,
             docs,
+            cfgs,
             ..
         } = field;
-        quote!(#(#docs)* #vis #ident: #ty,)
+        quote!(#(#cfgs)* #(#docs)* #vis #ident: #ty,)
     });
     let update_fields = fields.iter().map(update_field);
     let read_fields = create_fields.clone();
     let schema = fields.iter().map(field_schema);
-    let field_idents: Vec<&Ident> = fields.iter().map(|field| field.ident).collect();
+    let moves = fields.iter().map(|field| {
+        let Field { ident, cfgs, .. } = field;
+        quote!(#(#cfgs)* #ident: document.#ident,)
+    });
     let spec_value = spec_value(spec);
 
     quote! {
@@ -122,7 +126,7 @@ pub(crate) fn expand(input: &Input<'_>, spec: &Spec<'_>) -> TokenStream {
         #[automatically_derived]
         impl ::forze_core::__private::From<#ident> for #create {
             fn from(document: #ident) -> Self {
-                #create { #(#field_idents: document.#field_idents,)* }
+                #create { #(#moves)* }
             }
         }
 
@@ -146,9 +150,11 @@ fn update_field(field: &Field<'_>) -> TokenStream {
         vis,
         ty,
         docs,
+        cfgs,
         ..
     } = field;
     quote! {
+        #(#cfgs)*
         #(#docs)*
         #[serde(
             default,
@@ -163,7 +169,8 @@ fn field_schema(field: &Field<'_>) -> TokenStream {
     let name = LitStr::new(&field.name, field.ident.span());
     let kind = Ident::new(field.kind.variant(), field.ident.span());
     let nullable = field.nullable;
-    quote!(::forze_core::FieldSchema::new(#name, ::forze_core::FieldKind::#kind, #nullable))
+    let cfgs = &field.cfgs;
+    quote!(#(#cfgs)* ::forze_core::FieldSchema::new(#name, ::forze_core::FieldKind::#kind, #nullable))
 }
 
 fn borrowed(text: &str) -> TokenStream {
