@@ -20,7 +20,10 @@ fn main() {
         always_compiled: Some(2),
         ..Default::default()
     };
-    assert_eq!((create.always_compiled, update.always_compiled), (1, Some(2)));
+    assert_eq!(
+        (create.always_compiled, update.always_compiled),
+        (1, Some(2))
+    );
     let names: Vec<&str> = Product::FIELDS.iter().map(|field| field.name).collect();
     assert_eq!(names, ["name", "always_compiled"]);
 }
