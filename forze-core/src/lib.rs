@@ -21,6 +21,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![doc(test(attr(deny(warnings))))]
 
+#[allow(unused_extern_crates)]
 extern crate self as forze_core;
 
 pub mod cache;
