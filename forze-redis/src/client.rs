@@ -46,8 +46,11 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// when the server is down, paused or slow. Neither errors nor `Debug` output contain the URL's
 /// credentials.
 ///
-/// Uses redis-rs (`redis::aio::ConnectionManager`) with RESP2. TLS (`rediss://`) and Redis
-/// Cluster are not supported yet.
+/// Uses redis-rs (`redis::aio::ConnectionManager`) with RESP2, and needs a Tokio runtime with
+/// the time driver enabled (`#[tokio::main]` enables it). TCP connections use `TCP_NODELAY`,
+/// keepalive probes and (on Linux) `TCP_USER_TIMEOUT`, so a server that vanished without closing
+/// the socket is noticed and the connection replaced. TLS (`rediss://`) and Redis Cluster are
+/// not supported yet.
 ///
 /// # Examples
 ///
