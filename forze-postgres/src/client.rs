@@ -39,6 +39,7 @@ static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 /// ```no_run
 /// use forze_postgres::{PostgresClient, PostgresConfig};
 ///
+/// # #[allow(dead_code)]
 /// # async fn demo() -> forze_core::Result<()> {
 /// let pg = PostgresClient::connect("postgres://app:secret@127.0.0.1/app", PostgresConfig::new()).await?;
 /// pg.execute("CREATE SCHEMA IF NOT EXISTS shop").await?;
@@ -293,9 +294,7 @@ impl PostgresClient {
 
 impl Connected {
     fn client_timeout(&self) -> Option<Duration> {
-        self.config
-            .statement_timeout
-            .map(|t| t + CLIENT_GRACE)
+        self.config.statement_timeout.map(|t| t + CLIENT_GRACE)
     }
 }
 

@@ -145,17 +145,14 @@ fn int_in<T: TryFrom<i64>>(
     expected: &str,
 ) -> Result<T> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|i| T::try_from(i).ok())
-            .ok_or_else(|| {
-                let got = if n.is_f64() {
-                    "a fractional number"
-                } else {
-                    "a number out of range"
-                };
-                mismatch(document, field, expected, got)
-            }),
+        Value::Number(n) => n.as_i64().and_then(|i| T::try_from(i).ok()).ok_or_else(|| {
+            let got = if n.is_f64() {
+                "a fractional number"
+            } else {
+                "a number out of range"
+            };
+            mismatch(document, field, expected, got)
+        }),
         other => Err(mismatch(document, field, expected, json_type(other))),
     }
 }
@@ -200,18 +197,10 @@ pub(crate) fn encode(document: &str, field: &FieldSchema, value: &Value) -> Resu
             value,
             "an integer in -32768..=32767",
         )?)),
-        FieldKind::Int => Param::Int(Some(int_in(
-            document,
-            field,
-            value,
-            "a 32-bit integer",
-        )?)),
-        FieldKind::BigInt => Param::BigInt(Some(int_in(
-            document,
-            field,
-            value,
-            "a 64-bit integer",
-        )?)),
+        FieldKind::Int => Param::Int(Some(int_in(document, field, value, "a 32-bit integer")?)),
+        FieldKind::BigInt => {
+            Param::BigInt(Some(int_in(document, field, value, "a 64-bit integer")?))
+        }
         FieldKind::Real => match value.as_f64() {
             Some(f) if f.is_finite() && f.abs() <= f64::from(f32::MAX) => {
                 Param::Real(Some(f as f32))

@@ -130,9 +130,7 @@ impl PostgresConfig {
     /// Check the values: at least one connection, `min <= max`, timeouts above zero.
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_connections == 0 {
-            return Err(Error::config(
-                "postgres max_connections must be at least 1",
-            ));
+            return Err(Error::config("postgres max_connections must be at least 1"));
         }
         if self.min_connections > self.max_connections {
             return Err(Error::config(format!(
@@ -205,7 +203,10 @@ pub struct PostgresDocumentConfig {
 
 impl PostgresDocumentConfig {
     /// The table `schema.table` for reads and writes.
-    pub fn table(schema: impl Into<Cow<'static, str>>, table: impl Into<Cow<'static, str>>) -> Self {
+    pub fn table(
+        schema: impl Into<Cow<'static, str>>,
+        table: impl Into<Cow<'static, str>>,
+    ) -> Self {
         PostgresDocumentConfig {
             schema: schema.into(),
             table: table.into(),

@@ -69,9 +69,9 @@ pub(crate) fn from_sqlx(err: sqlx::Error, what: &str, table: Option<&str>) -> Er
         )
         .with_source(e),
         // May contain the connection string: no source.
-        sqlx::Error::Configuration(_) => Error::config(format!(
-            "{what}: invalid postgres connection settings"
-        )),
+        sqlx::Error::Configuration(_) => {
+            Error::config(format!("{what}: invalid postgres connection settings"))
+        }
         e @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => Error::new(
             ErrorKind::Serialization,
             format!("{what}: cannot decode a postgres value"),
@@ -180,9 +180,7 @@ fn from_database(db: &dyn DatabaseError, what: &str, table: Option<&str>) -> Err
         ),
         "25P02" => (
             ErrorKind::Internal,
-            format!(
-                "{what}: the transaction was aborted by an earlier error; roll it back"
-            ),
+            format!("{what}: the transaction was aborted by an earlier error; roll it back"),
         ),
         c => (
             ErrorKind::Internal,

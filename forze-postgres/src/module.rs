@@ -145,6 +145,33 @@ impl PostgresLifecycleModule {
         self.check_schema = check;
         self
     }
+
+    /// What the lifecycle step runs at startup: connect the pool, then (if enabled) check the
+    /// schema. Callable directly when not using the runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresClient::initialize`]; with the schema check, `Config` naming the missing
+    /// table or column (the pool is closed again).
+    pub async fn startup(&self) -> Result<()> {
+        self.client
+            .initialize(&self.dsn, self.config.clone())
+            .await?;
+        if self.check_schema {
+            self.client.enable_schema_check();
+            if let Err(e) = self.client.check_registered_schemas().await {
+                // Shutdown runs only after a successful startup: release the pool now.
+                self.client.close().await;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// What the lifecycle step runs at shutdown: close the pool.
+    pub async fn shutdown(&self) {
+        self.client.close().await;
+    }
 }
 
 impl fmt::Debug for PostgresLifecycleModule {
@@ -170,24 +197,12 @@ struct PoolHook(PostgresLifecycleModule);
 
 impl LifecycleHook for PoolHook {
     fn startup(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            let m = &self.0;
-            m.client.initialize(&m.dsn, m.config.clone()).await?;
-            if m.check_schema {
-                m.client.enable_schema_check();
-                if let Err(e) = m.client.check_registered_schemas().await {
-                    // Shutdown runs only after a successful startup: release the pool now.
-                    m.client.close().await;
-                    return Err(e);
-                }
-            }
-            Ok(())
-        })
+        Box::pin(self.0.startup())
     }
 
     fn shutdown(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
-            self.0.client.close().await;
+            self.0.shutdown().await;
             Ok(())
         })
     }

@@ -39,12 +39,13 @@ const ENSURE_ATTEMPTS: usize = 3;
 /// # Examples
 ///
 /// ```no_run
-/// use forze_core::store::{DocumentBackend, DocumentBinding, DocumentStore, StoreCx};
+/// use forze_core::store::{DocumentBackend, DocumentBinding, StoreCx};
 /// use forze_core::{FieldKind, FieldSchema};
 /// use forze_postgres::{PostgresClient, PostgresConfig, PostgresDocumentBackend, PostgresDocumentConfig};
 ///
 /// static FIELDS: [FieldSchema; 1] = [FieldSchema::new("name", FieldKind::Text, false)];
 ///
+/// # #[allow(dead_code)]
 /// # async fn demo() -> forze_core::Result<()> {
 /// let pg = PostgresClient::connect("postgres://postgres@127.0.0.1/postgres", PostgresConfig::new()).await?;
 /// let backend = PostgresDocumentBackend::new(pg, PostgresDocumentConfig::table("public", "products"));
@@ -290,10 +291,7 @@ impl PostgresDocumentStore {
     }
 
     fn not_found(&self, id: Uuid) -> Error {
-        Error::new(
-            ErrorKind::NotFound,
-            format!("{} {id} not found", self.what),
-        )
+        Error::new(ErrorKind::NotFound, format!("{} {id} not found", self.what))
     }
 
     fn decode(&self, row: &PgRow) -> Result<Row> {
@@ -445,7 +443,12 @@ impl PostgresDocumentStore {
         Ok((Conn::Tx(guard, tx), limit))
     }
 
-    async fn fetch_row(&self, limit: Option<Duration>, c: &mut PgConnection, id: Uuid) -> Op<Option<Row>> {
+    async fn fetch_row(
+        &self,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        id: Uuid,
+    ) -> Op<Option<Row>> {
         let row = run(limit, query(&self.sql.get).bind(id).fetch_optional(c)).await?;
         Ok(row.map(|r| self.decode(&r)).transpose()?)
     }
@@ -485,7 +488,13 @@ impl PostgresDocumentStore {
 
     /// After a unique violation on insert: which of `ids` exist already (outside a transaction
     /// only: inside one, Postgres has aborted it).
-    async fn insert_conflict(&self, conn: &mut Conn<'_>, limit: Option<Duration>, ids: &[Uuid], err: OpError) -> OpError {
+    async fn insert_conflict(
+        &self,
+        conn: &mut Conn<'_>,
+        limit: Option<Duration>,
+        ids: &[Uuid],
+        err: OpError,
+    ) -> OpError {
         let Cause::Sql(sql_err) = &err.cause else {
             return err;
         };
@@ -510,7 +519,10 @@ impl PostgresDocumentStore {
                         .iter()
                         .filter_map(|r| sqlx::Row::try_get::<Uuid, _>(r, 0).ok())
                         .collect();
-                    ids.iter().copied().filter(|id| found.contains(id)).collect()
+                    ids.iter()
+                        .copied()
+                        .filter(|id| found.contains(id))
+                        .collect()
                 }
                 Err(_) => Vec::new(),
             }
@@ -560,7 +572,12 @@ impl PostgresDocumentStore {
     }
 
     /// Delete `ids` (distinct, non-empty) with one statement; missing ids fail the call.
-    async fn delete_in(&self, limit: Option<Duration>, c: &mut PgConnection, ids: &[Uuid]) -> Op<()> {
+    async fn delete_in(
+        &self,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        ids: &[Uuid],
+    ) -> Op<()> {
         let rows = run(
             limit,
             query(&self.sql.delete).bind(ids.to_vec()).fetch_all(c),
@@ -594,7 +611,12 @@ impl PostgresDocumentStore {
 
     /// One id: one statement. Several: inside a transaction (or a savepoint in the caller's),
     /// rolled back if any id is missing.
-    async fn delete_op(&self, conn: &mut Conn<'_>, limit: Option<Duration>, ids: Vec<Uuid>) -> Op<()> {
+    async fn delete_op(
+        &self,
+        conn: &mut Conn<'_>,
+        limit: Option<Duration>,
+        ids: Vec<Uuid>,
+    ) -> Op<()> {
         if ids.len() == 1 {
             return self.delete_in(limit, conn.pg(), &ids).await;
         }
@@ -721,7 +743,10 @@ impl DocumentStore for PostgresDocumentStore {
             let (mut conn, limit) = self.conn(cx).await?;
             let res = run(
                 limit,
-                query(&self.sql.touch).bind(id).bind(now).fetch_optional(conn.pg()),
+                query(&self.sql.touch)
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(conn.pg()),
             )
             .await;
             match self.settle(&mut conn, res)? {
@@ -809,7 +834,10 @@ impl DocumentStore for PostgresDocumentStore {
             let (mut conn, limit) = self.conn(cx).await?;
             let res = run(
                 limit,
-                query(&sql).bind(limit_rows).bind(offset).fetch_all(conn.pg()),
+                query(&sql)
+                    .bind(limit_rows)
+                    .bind(offset)
+                    .fetch_all(conn.pg()),
             )
             .await;
             self.settle(&mut conn, res)?

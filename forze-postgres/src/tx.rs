@@ -26,6 +26,7 @@ pub(crate) type TxSlot = Option<sqlx::Transaction<'static, Postgres>>;
 /// use forze_core::store::{StoreCx, TransactionManager};
 /// use forze_postgres::{PostgresClient, PostgresTransactionManager};
 ///
+/// # #[allow(dead_code)]
 /// # async fn demo(pg: PostgresClient) -> forze_core::Result<()> {
 /// let manager = PostgresTransactionManager::new(pg);
 /// let tx = manager.begin().await?;

@@ -31,12 +31,22 @@ async fn every_operation_round_trips() {
         assert_eq!(inserted, vec![as_stored(&a), as_stored(&b), as_stored(&c)]);
 
         // get: every kind, nullable fields null, jsonb as-is.
-        assert_eq!(store.get(&cx(), a.meta.id, false).await.expect("get"), Some(as_stored(&a)));
-        let got_b = store.get(&cx(), b.meta.id, false).await.expect("get").expect("b");
+        assert_eq!(
+            store.get(&cx(), a.meta.id, false).await.expect("get"),
+            Some(as_stored(&a))
+        );
+        let got_b = store
+            .get(&cx(), b.meta.id, false)
+            .await
+            .expect("get")
+            .expect("b");
         assert_eq!(got_b.fields["tag"], Value::Null);
         assert_eq!(got_b.fields["attrs"], Value::Null);
         assert_eq!(got_b.fields["tags"], json!([]));
-        assert_eq!(store.get(&cx(), Uuid::now_v7(), false).await.expect("get"), None);
+        assert_eq!(
+            store.get(&cx(), Uuid::now_v7(), false).await.expect("get"),
+            None
+        );
 
         // get_many: the existing ones, missing ids skipped.
         let mut many = store
@@ -64,12 +74,18 @@ async fn every_operation_round_trips() {
         let page = store
             .list(
                 &cx(),
-                &ListQuery::new().sort("name", SortOrder::Asc).limit(1).offset(1),
+                &ListQuery::new()
+                    .sort("name", SortOrder::Asc)
+                    .limit(1)
+                    .offset(1),
             )
             .await
             .expect("list page");
         assert_eq!(names(page), ["beta"]);
-        let by_id = store.list(&cx(), &ListQuery::new()).await.expect("list by id");
+        let by_id = store
+            .list(&cx(), &ListQuery::new())
+            .await
+            .expect("list by id");
         let mut ids = vec![a.meta.id, b.meta.id, c.meta.id];
         ids.sort();
         assert_eq!(by_id.iter().map(|r| r.meta.id).collect::<Vec<_>>(), ids);
@@ -105,7 +121,11 @@ async fn every_operation_round_trips() {
         assert_eq!(row.fields["attrs"], json!({"color": "green"}));
         assert_eq!(row.fields["name"], json!("alpha"), "untouched field kept");
         assert_eq!(
-            store.get(&cx(), a.meta.id, false).await.expect("get").as_ref(),
+            store
+                .get(&cx(), a.meta.id, false)
+                .await
+                .expect("get")
+                .as_ref(),
             Some(row)
         );
 
@@ -136,7 +156,11 @@ async fn every_operation_round_trips() {
             .expect_err("missing id");
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert!(err.message().contains(&missing.to_string()), "{err}");
-        assert_eq!(store.count(&cx()).await.expect("count"), 4, "nothing deleted");
+        assert_eq!(
+            store.count(&cx()).await.expect("count"),
+            4,
+            "nothing deleted"
+        );
         store
             .delete(&cx(), &[b.meta.id, c.meta.id, b.meta.id])
             .await
@@ -156,7 +180,10 @@ async fn batch_update_is_all_or_nothing() {
         let store = db.store().await;
         let a = minimal_row("a", 1);
         let b = minimal_row("b", 2);
-        store.insert(&cx(), vec![a.clone(), b.clone()]).await.expect("insert");
+        store
+            .insert(&cx(), vec![a.clone(), b.clone()])
+            .await
+            .expect("insert");
         let now = micros_now();
 
         // One stale rev fails the batch: the first patch is rolled back.
@@ -173,7 +200,11 @@ async fn batch_update_is_all_or_nothing() {
             .expect_err("stale rev");
         assert_eq!(err.kind(), ErrorKind::RevisionMismatch);
         assert!(err.message().contains(&b.meta.id.to_string()), "{err}");
-        let a_now = store.get(&cx(), a.meta.id, false).await.expect("get").expect("a");
+        let a_now = store
+            .get(&cx(), a.meta.id, false)
+            .await
+            .expect("get")
+            .expect("a");
         assert_eq!(a_now.fields["price"], json!(1));
         assert_eq!(a_now.meta.rev, 1);
 
@@ -235,7 +266,11 @@ async fn four_concurrent_updates_with_the_same_rev_one_wins() {
             }
         }
         assert_eq!((ok, mismatches), (1, 3));
-        let stored = store.get(&cx(), id, false).await.expect("get").expect("row");
+        let stored = store
+            .get(&cx(), id, false)
+            .await
+            .expect("get")
+            .expect("row");
         assert_eq!(stored.meta.rev, 2);
     })
     .await;
@@ -263,7 +298,10 @@ async fn duplicate_id_is_conflict_and_nothing_is_inserted() {
             .expect_err("batch dup");
         assert_eq!(err.kind(), ErrorKind::Conflict);
         assert!(err.message().contains(&a.meta.id.to_string()), "{err}");
-        assert_eq!(store.get(&cx(), fresh.meta.id, false).await.expect("get"), None);
+        assert_eq!(
+            store.get(&cx(), fresh.meta.id, false).await.expect("get"),
+            None
+        );
 
         // The same id twice within one batch.
         let twice = minimal_row("twice", 4);
@@ -287,11 +325,18 @@ async fn missing_id_is_not_found() {
         let now = micros_now();
 
         let err = store
-            .update(&cx(), vec![Patch::new(id, 1, obj(json!({"price": 1})))], now)
+            .update(
+                &cx(),
+                vec![Patch::new(id, 1, obj(json!({"price": 1})))],
+                now,
+            )
             .await
             .expect_err("update");
         assert_eq!(err.kind(), ErrorKind::NotFound);
-        assert!(err.message().contains(&id_s) && err.message().contains("products"), "{err}");
+        assert!(
+            err.message().contains(&id_s) && err.message().contains("products"),
+            "{err}"
+        );
 
         let err = store.touch(&cx(), id, now).await.expect_err("touch");
         assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -329,13 +374,21 @@ async fn noop_update_keeps_rev_and_last_update_at() {
         assert_eq!(out[0].row, as_stored(&a));
 
         let out = store
-            .update(&cx(), vec![Patch::new(a.meta.id, 1, Default::default())], later)
+            .update(
+                &cx(),
+                vec![Patch::new(a.meta.id, 1, Default::default())],
+                later,
+            )
             .await
             .expect("empty patch");
         assert!(!out[0].changed);
         assert_eq!(out[0].row.meta, a.meta);
 
-        let stored = store.get(&cx(), a.meta.id, false).await.expect("get").expect("row");
+        let stored = store
+            .get(&cx(), a.meta.id, false)
+            .await
+            .expect("get")
+            .expect("row");
         assert_eq!(stored.meta.rev, 1);
         assert_eq!(stored.meta.last_update_at, a.meta.last_update_at);
 
@@ -368,7 +421,11 @@ async fn bad_values_are_validation_errors_naming_the_field() {
         ];
         for (patch, field) in cases {
             let err = store
-                .update(&cx(), vec![Patch::new(a.meta.id, 1, obj(patch.clone()))], now)
+                .update(
+                    &cx(),
+                    vec![Patch::new(a.meta.id, 1, obj(patch.clone()))],
+                    now,
+                )
                 .await
                 .expect_err("invalid");
             assert_eq!(err.kind(), ErrorKind::Validation, "{patch}: {err}");
@@ -384,7 +441,11 @@ async fn bad_values_are_validation_errors_naming_the_field() {
         assert_eq!(err.kind(), ErrorKind::Validation);
         assert!(err.message().contains("`price`"));
 
-        let stored = store.get(&cx(), a.meta.id, false).await.expect("get").expect("row");
+        let stored = store
+            .get(&cx(), a.meta.id, false)
+            .await
+            .expect("get")
+            .expect("row");
         assert_eq!(stored, as_stored(&a), "nothing written");
         assert_eq!(store.count(&cx()).await.expect("count"), 1);
     })

@@ -21,7 +21,8 @@ const PORT_ATTEMPTS: usize = 5;
 /// A private Postgres server for one test or demo, torn down on drop.
 ///
 /// [`start`](Self::start) runs `initdb` into a fresh temp dir (trust auth, superuser `postgres`)
-/// and starts `postgres` on a free `127.0.0.1` port with `fsync=off` and its Unix socket inside
+/// and starts `postgres` on a free `127.0.0.1` port with `fsync=off` (committed data survives a
+/// server restart, not a machine crash) and its Unix socket inside
 /// the temp dir. Running as root, both run as the unprivileged `postgres` system user (the temp
 /// dir is handed to that user). Dropping the handle, or [`stop`](Self::stop), stops the server,
 /// waits for it, and removes the temp dir; [`kill`](Self::kill) and [`restart`](Self::restart)
@@ -115,15 +116,16 @@ impl EphemeralPostgres {
         }
     }
 
-    /// Stop the server now (immediate shutdown: open connections are cut), keeping the data so
-    /// that [`restart`](Self::restart) can bring it back. SIGKILL after 10 s if it hangs.
+    /// Stop the server now (fast shutdown: open connections are terminated, their transactions
+    /// rolled back), keeping the committed data so that [`restart`](Self::restart) can bring it
+    /// back. SIGKILL after 10 s if it hangs.
     ///
     /// # Errors
     ///
     /// If the process could not be signalled or waited for.
     pub fn kill(&mut self) -> io::Result<()> {
         if let Some(mut child) = self.child.take() {
-            terminate(&mut child, Signal::SIGQUIT, STOP_GRACE)?;
+            terminate(&mut child, Signal::SIGINT, STOP_GRACE)?;
         }
         Ok(())
     }
@@ -250,8 +252,6 @@ impl EphemeralPostgres {
             .args([
                 "-c",
                 "fsync=off",
-                "-c",
-                "synchronous_commit=off",
                 "-c",
                 "full_page_writes=off",
                 "-c",
