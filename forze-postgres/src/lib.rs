@@ -19,3 +19,37 @@ pub use module::{PostgresDepsModule, PostgresLifecycleModule};
 pub use sql::create_table_sql;
 pub use store::PostgresDocumentBackend;
 pub use tx::{PostgresTransaction, PostgresTransactionManager};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_send_sync_and_debug() {
+        fn assert<T: Send + Sync + std::fmt::Debug + 'static>() {}
+        assert::<PostgresClient>();
+        assert::<PostgresConfig>();
+        assert::<PostgresDocumentConfig>();
+        assert::<PostgresDepsModule>();
+        assert::<PostgresLifecycleModule>();
+        assert::<PostgresDocumentBackend>();
+        assert::<PostgresTransactionManager>();
+        assert::<PostgresTransaction>();
+    }
+
+    #[test]
+    fn config_debug_and_validation() {
+        let config = PostgresConfig::new();
+        assert!(format!("{config:?}").contains("max_connections: 10"));
+        assert!(config.validate().is_ok());
+        for bad in [
+            PostgresConfig::new().max_connections(0),
+            PostgresConfig::new().min_connections(11),
+            PostgresConfig::new().acquire_timeout(std::time::Duration::ZERO),
+            PostgresConfig::new().statement_timeout(Some(std::time::Duration::ZERO)),
+        ] {
+            let err = bad.validate().expect_err("invalid config");
+            assert_eq!(err.kind(), forze_core::ErrorKind::Config);
+        }
+    }
+}
