@@ -55,21 +55,17 @@ const PROTECTED: u8 = 2;
 /// let store = TinyLfuStore::new(&L1Config::new(10, Duration::from_secs(60), system_clock()));
 /// let key = |n: u128| L1Key::new(None, Uuid::from_u128(n));
 ///
-/// // Eight hot keys, read-through: a miss, an insert, then a few hits each.
-/// for n in 0..8 {
+/// let read_through = |n: u128| {
 ///     if store.get(&key(n)).is_none() {
 ///         store.insert(key(n), Arc::new(n));
 ///     }
-///     for _ in 0..4 {
-///         assert!(store.get(&key(n)).is_some());
-///     }
+/// };
+/// // Eight hot keys, read again and again (the first reads miss and insert).
+/// for _ in 0..5 {
+///     (0..8).for_each(read_through);
 /// }
 /// // A one-pass scan of 1,000 keys read once each cannot push the hot set out.
-/// for n in 1_000..2_000 {
-///     if store.get(&key(n)).is_none() {
-///         store.insert(key(n), Arc::new(n));
-///     }
-/// }
+/// (1_000..2_000).for_each(read_through);
 /// let survivors = (0..8).filter(|&n| store.get(&key(n)).is_some()).count();
 /// assert!(survivors >= 7);
 /// assert!(store.stats().rejections > 0);
