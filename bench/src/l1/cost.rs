@@ -1,0 +1,114 @@
+//! Per-access cost of each store on one thread: the median over batches of a tight loop.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use forze_core::clock::system_clock;
+use forze_core::l1::{L1Key, L1Value};
+
+use super::stores::{Kind, Store, TINY_LFU_SEED};
+use super::workloads::distinct_keys;
+use crate::rng::Rng;
+
+/// Capacity of the measured stores (the default L1 capacity).
+pub(crate) const CAPACITY: usize = 1024;
+/// Keys preloaded for the hit loop: all fit, so every read hits.
+const RESIDENT: usize = 1000;
+/// Many short batches (a millisecond or two each): on a shared machine a preemption spoils a
+/// few batches, not the median.
+const BATCHES: usize = 101;
+const GETS_PER_BATCH: usize = 20_000;
+const INSERTS_PER_BATCH: usize = 5_000;
+
+/// Nanoseconds per operation: the median and the fastest batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cost {
+    pub(crate) get_hit_ns: f64,
+    pub(crate) get_hit_min_ns: f64,
+    pub(crate) insert_ns: f64,
+    pub(crate) insert_min_ns: f64,
+}
+
+/// (median, minimum) of the samples.
+fn median_min(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    (samples[samples.len() / 2], samples[0])
+}
+
+fn build(kind: Kind) -> Store {
+    // The real clock: a hit pays for reading it.
+    Store::build(
+        kind,
+        CAPACITY,
+        Duration::from_secs(3_600),
+        system_clock(),
+        TINY_LFU_SEED,
+    )
+}
+
+/// Measure `kind`. Fails if a read of the hit loop missed.
+pub(crate) fn measure(kind: Kind) -> Result<Cost, String> {
+    let value: L1Value = Arc::new(());
+    let resident = distinct_keys(1, RESIDENT);
+
+    // get: a warm store, reads in a fixed random order over the resident keys.
+    let store = build(kind);
+    for key in &resident {
+        store.insert(*key, Arc::clone(&value));
+    }
+    let mut rng = Rng::new(11);
+    let order: Vec<L1Key> = (0..8192)
+        .map(|_| resident[rng.below(RESIDENT as u64) as usize])
+        .collect();
+    let mask = order.len() - 1;
+    let mut misses = 0usize;
+    let mut get_batch = || {
+        let start = Instant::now();
+        for i in 0..GETS_PER_BATCH {
+            if black_box(store.get(black_box(&order[i & mask]))).is_none() {
+                misses += 1;
+            }
+        }
+        start.elapsed().as_nanos() as f64 / GETS_PER_BATCH as f64
+    };
+    get_batch(); // warm-up
+    let (get_hit_ns, get_hit_min_ns) = median_min((0..BATCHES).map(|_| get_batch()).collect());
+    if misses > 0 {
+        return Err(format!(
+            "{}: {misses} reads of resident keys missed",
+            kind.name()
+        ));
+    }
+
+    // insert: new keys into a full store (each one evicts, or is refused admission).
+    let store = build(kind);
+    for key in distinct_keys(2, CAPACITY) {
+        store.insert(key, Arc::clone(&value));
+    }
+    let fresh = distinct_keys(3, INSERTS_PER_BATCH * (BATCHES + 1));
+    let mut batches = fresh.chunks(INSERTS_PER_BATCH);
+    let mut insert_batch = || {
+        let chunk = batches.next().unwrap_or_default();
+        let start = Instant::now();
+        for key in chunk {
+            store.insert(*key, Arc::clone(&value));
+        }
+        start.elapsed().as_nanos() as f64 / chunk.len().max(1) as f64
+    };
+    insert_batch(); // warm-up
+    let (insert_ns, insert_min_ns) = median_min((0..BATCHES).map(|_| insert_batch()).collect());
+    let size = store.size();
+    if size > CAPACITY as u64 {
+        return Err(format!(
+            "{}: {size} entries after the insert loop, over the capacity {CAPACITY}",
+            kind.name()
+        ));
+    }
+    Ok(Cost {
+        get_hit_ns,
+        get_hit_min_ns,
+        insert_ns,
+        insert_min_ns,
+    })
+}
