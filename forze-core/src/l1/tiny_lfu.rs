@@ -31,8 +31,9 @@ const PROTECTED: u8 = 2;
 /// When a new key pushes the window's least recently used entry out, that **candidate** enters
 /// probation if main has room. Otherwise it duels main's **victim** (the probation LRU, or the
 /// protected LRU if probation is empty): the candidate is admitted, evicting the victim, only if
-/// its estimated frequency is strictly higher; on a tie or below it is dropped and counted in
-/// [`L1Stats::rejections`]. An expired victim always loses and an expired candidate is simply
+/// its estimated frequency is strictly higher (an [`eviction`](L1Stats::evictions)); on a tie
+/// or below the candidate is dropped and counted in [`L1Stats::rejections`] (not in
+/// `evictions`). An expired victim always loses and an expired candidate is simply
 /// dropped (both counted as expirations). A read of a probation entry promotes it to protected;
 /// protected overflow moves its LRU entries back to the front of probation. So a one-pass scan
 /// flows through the window and is refused at the door, while keys read often stay.
