@@ -112,3 +112,59 @@ pub(crate) fn measure(kind: Kind) -> Result<Cost, String> {
         insert_min_ns,
     })
 }
+
+/// Median nanoseconds per `get` hit seen by each of `threads` threads reading one store at
+/// once (lock contention shows as growth over the one-thread figure).
+pub(crate) fn measure_parallel(kind: Kind, threads: usize) -> Result<f64, String> {
+    let value: L1Value = Arc::new(());
+    let resident = distinct_keys(1, RESIDENT);
+    let store = build(kind);
+    for key in &resident {
+        store.insert(*key, Arc::clone(&value));
+    }
+    let barrier = std::sync::Barrier::new(threads);
+    let samples = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (store, resident, barrier) = (&store, &resident, &barrier);
+                scope.spawn(move || {
+                    let mut rng = Rng::new(100 + t as u64);
+                    let order: Vec<L1Key> = (0..8192)
+                        .map(|_| resident[rng.below(RESIDENT as u64) as usize])
+                        .collect();
+                    let mask = order.len() - 1;
+                    let mut samples = Vec::with_capacity(BATCHES);
+                    let mut misses = 0usize;
+                    for _ in 0..BATCHES {
+                        barrier.wait();
+                        let start = Instant::now();
+                        for i in 0..GETS_PER_BATCH {
+                            if black_box(store.get(black_box(&order[i & mask]))).is_none() {
+                                misses += 1;
+                            }
+                        }
+                        samples.push(start.elapsed().as_nanos() as f64 / GETS_PER_BATCH as f64);
+                    }
+                    (samples, misses)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        let mut misses = 0;
+        for handle in handles {
+            let (samples, m) = handle
+                .join()
+                .map_err(|_| format!("{}: a reader thread panicked", kind.name()))?;
+            all.extend(samples);
+            misses += m;
+        }
+        if misses > 0 {
+            return Err(format!(
+                "{}: {misses} concurrent reads of resident keys missed",
+                kind.name()
+            ));
+        }
+        Ok(all)
+    })?;
+    Ok(median_min(samples).0)
+}

@@ -2,7 +2,7 @@
 //! 64..4096 for the chart), the spread of W-TinyLFU over hash seeds, and the per-access cost.
 //!
 //! Report keys: `hit_ratio`, `hit_ratio_by_capacity`, `tiny_lfu_seed_spread`, `store_get_ns`,
-//! `store_get_ns_fastest_batch`, `store_insert_ns`, `store_insert_ns_fastest_batch`,
+//! `store_get_ns_fastest_batch`, `store_get_ns_2_threads`, `store_insert_ns`, `store_insert_ns_fastest_batch`,
 //! `l1_workloads`, `l1_targets`. Chart: `docs/l1-hit-ratio.png`.
 
 mod cost;
@@ -199,6 +199,18 @@ pub(crate) fn run(cx: &Context, report: &mut Report) -> Result<(), String> {
         insert_min_ns.insert(kind.name().to_owned(), json!(round1(cost.insert_min_ns)));
     }
 
+    // The same reads from two threads at once, on one store.
+    println!(
+        "\nget hit ns per read, 2 threads reading one store at once (median of batches; \
+         meaningful only with 2 idle cores)"
+    );
+    let mut parallel = Map::new();
+    for kind in Kind::ALL {
+        let ns = cost::measure_parallel(kind, 2)?;
+        println!("{:<10} {:>12.1}", kind.name(), ns);
+        parallel.insert(kind.name().to_owned(), json!(round1(ns)));
+    }
+
     // Targets.
     let ratio = |w: &str, k: Kind| ratios.get(&(w, k)).copied().unwrap_or(f64::NAN);
     let hot_scan = ratio("hot_scan", Kind::TinyLfu);
@@ -229,6 +241,7 @@ pub(crate) fn run(cx: &Context, report: &mut Report) -> Result<(), String> {
     report.section("hit_ratio_by_capacity", Value::Object(by_capacity));
     report.section("store_get_ns", Value::Object(get_ns));
     report.section("store_get_ns_fastest_batch", Value::Object(get_min_ns));
+    report.section("store_get_ns_2_threads", Value::Object(parallel));
     report.section("store_insert_ns", Value::Object(insert_ns));
     report.section(
         "store_insert_ns_fastest_batch",
