@@ -113,58 +113,85 @@ pub(crate) fn measure(kind: Kind) -> Result<Cost, String> {
     })
 }
 
-/// Median nanoseconds per `get` hit seen by each of `threads` threads reading one store at
-/// once (lock contention shows as growth over the one-thread figure).
-pub(crate) fn measure_parallel(kind: Kind, threads: usize) -> Result<f64, String> {
+/// `get` hits from two threads reading one store at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parallel {
+    /// Wall-clock nanoseconds per read per thread (window × threads / reads), median of rounds.
+    /// Equal to the one-thread figure if the store scales; higher under lock contention.
+    pub(crate) get_hit_ns: f64,
+    /// CPU time the threads got, as a share of threads × window (median of rounds). Below
+    /// about 0.9 the machine was busy and the figure says more about it than about the store.
+    pub(crate) cpu_share: f64,
+}
+
+/// This thread's CPU time so far, from `/proc/thread-self/schedstat` (Linux).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Two threads read the resident keys of one store for a fixed window, several rounds.
+pub(crate) fn measure_parallel(kind: Kind) -> Result<Parallel, String> {
+    const THREADS: usize = 2;
+    const ROUNDS: usize = 7;
+    const WINDOW: Duration = Duration::from_millis(200);
     let value: L1Value = Arc::new(());
     let resident = distinct_keys(1, RESIDENT);
     let store = build(kind);
     for key in &resident {
         store.insert(*key, Arc::clone(&value));
     }
-    let barrier = std::sync::Barrier::new(threads);
-    let samples = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (store, resident, barrier) = (&store, &resident, &barrier);
-                scope.spawn(move || {
-                    let mut rng = Rng::new(100 + t as u64);
-                    let order: Vec<L1Key> = (0..8192)
-                        .map(|_| resident[rng.below(RESIDENT as u64) as usize])
-                        .collect();
-                    let mask = order.len() - 1;
-                    let mut samples = Vec::with_capacity(BATCHES);
-                    let mut misses = 0usize;
-                    for _ in 0..BATCHES {
+    let barrier = std::sync::Barrier::new(THREADS);
+    let (mut per_op, mut shares) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let results = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (store, resident, barrier) = (&store, &resident, &barrier);
+                    scope.spawn(move || {
+                        let mut rng = Rng::new(100 + (round * THREADS + t) as u64);
+                        let order: Vec<L1Key> = (0..8192)
+                            .map(|_| resident[rng.below(RESIDENT as u64) as usize])
+                            .collect();
+                        let mask = order.len() - 1;
+                        let (mut reads, mut misses) = (0usize, 0usize);
                         barrier.wait();
-                        let start = Instant::now();
-                        for i in 0..GETS_PER_BATCH {
-                            if black_box(store.get(black_box(&order[i & mask]))).is_none() {
-                                misses += 1;
+                        let cpu_start = thread_cpu_ns();
+                        let deadline = Instant::now() + WINDOW;
+                        while Instant::now() < deadline {
+                            for _ in 0..1024 {
+                                if black_box(store.get(black_box(&order[reads & mask]))).is_none() {
+                                    misses += 1;
+                                }
+                                reads += 1;
                             }
                         }
-                        samples.push(start.elapsed().as_nanos() as f64 / GETS_PER_BATCH as f64);
-                    }
-                    (samples, misses)
+                        let cpu = cpu_start.zip(thread_cpu_ns()).map(|(a, b)| b - a);
+                        (reads, misses, cpu)
+                    })
                 })
-            })
-            .collect();
-        let mut all = Vec::new();
-        let mut misses = 0;
-        for handle in handles {
-            let (samples, m) = handle
-                .join()
-                .map_err(|_| format!("{}: a reader thread panicked", kind.name()))?;
-            all.extend(samples);
-            misses += m;
-        }
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(|_| format!("{}: a reader thread panicked", kind.name()))?;
+        let reads: usize = results.iter().map(|r| r.0).sum();
+        let misses: usize = results.iter().map(|r| r.1).sum();
         if misses > 0 {
             return Err(format!(
                 "{}: {misses} concurrent reads of resident keys missed",
                 kind.name()
             ));
         }
-        Ok(all)
-    })?;
-    Ok(median_min(samples).0)
+        let window_ns = WINDOW.as_nanos() as f64;
+        per_op.push(window_ns * THREADS as f64 / reads.max(1) as f64);
+        let cpu: Option<u64> = results.iter().map(|r| r.2).sum();
+        shares.push(cpu.map_or(f64::NAN, |c| c as f64 / (window_ns * THREADS as f64)));
+    }
+    Ok(Parallel {
+        get_hit_ns: median_min(per_op).0,
+        cpu_share: median_min(shares).0,
+    })
 }
