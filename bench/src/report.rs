@@ -76,3 +76,50 @@ pub(crate) fn machine() -> Value {
         "unix_time": unix_time,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_merge_into_an_existing_report() {
+        let dir = std::env::temp_dir().join(format!("forze-bench-report-{}", std::process::id()));
+        let path = dir.join("nested/report.json");
+        std::fs::create_dir_all(path.parent().expect("has a parent")).expect("temp dir");
+        std::fs::write(
+            &path,
+            r#"{"redis_latency": {"get_us": 42}, "hit_ratio": {"old": 1}}"#,
+        )
+        .expect("seed report");
+
+        let mut report = Report::open(&path);
+        report.section("hit_ratio", json!({"zipf": {"lru": 0.5}}));
+        report.section("machine", machine());
+        report.write().expect("write");
+
+        let text = std::fs::read_to_string(&path).expect("read back");
+        let value: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            value["redis_latency"]["get_us"], 42,
+            "other sections are kept"
+        );
+        assert_eq!(
+            value["hit_ratio"],
+            json!({"zipf": {"lru": 0.5}}),
+            "own keys replaced"
+        );
+        assert!(value["machine"]["cores"].as_u64().is_some_and(|c| c >= 1));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn a_missing_or_broken_report_starts_fresh() {
+        let dir = std::env::temp_dir().join(format!("forze-bench-fresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("report.json");
+        assert!(Report::open(&path).root.is_empty());
+        std::fs::write(&path, "[1, 2]").expect("write");
+        assert!(Report::open(&path).root.is_empty());
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}

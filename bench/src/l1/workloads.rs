@@ -83,3 +83,43 @@ pub(crate) fn uniform(ops: usize, keys: u64, seed: u64) -> Workload {
 pub(crate) fn distinct_keys(space: u64, n: usize) -> Vec<L1Key> {
     (0..n as u64).map(|i| key(100 + space, i)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use super::*;
+
+    #[test]
+    fn hot_scan_matches_the_original_setup() {
+        let w = hot_scan(60_000, 460, 0.8, 42);
+        assert_eq!(w.trace.len(), 60_000);
+        let mut counts: HashMap<L1Key, usize> = HashMap::new();
+        for key in &w.trace {
+            *counts.entry(*key).or_default() += 1;
+        }
+        let repeated = counts.values().filter(|&&c| c > 1).count();
+        let hot_reads: usize = counts.values().filter(|&&c| c > 1).sum();
+        // All 460 hot keys recur; every scan key is read exactly once.
+        assert_eq!(repeated, 460);
+        let share = hot_reads as f64 / 60_000.0;
+        assert!((0.79..0.81).contains(&share), "hot share {share}");
+        // Same seed, same trace.
+        assert_eq!(hot_scan(60_000, 460, 0.8, 42).trace, w.trace);
+    }
+
+    #[test]
+    fn zipf_favours_low_ranks_and_uniform_spreads() {
+        let w = zipf(100_000, 10_000, 1.0, 7);
+        let top = key(3, 0);
+        let top_share = w.trace.iter().filter(|&&k| k == top).count() as f64 / 100_000.0;
+        // 1 / H(10000) = 1 / 9.79 = 0.102
+        assert!(
+            (0.095..0.11).contains(&top_share),
+            "rank 0 share {top_share}"
+        );
+        let u = uniform(100_000, 10_000, 3);
+        let distinct: HashSet<_> = u.trace.iter().collect();
+        assert!(distinct.len() > 9_900);
+    }
+}
