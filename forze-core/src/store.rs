@@ -187,23 +187,15 @@ pub trait DocumentStore: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Vec<Updated>>>;
 
     /// Bump `rev` and set `last_update_at = now` without changing fields.
-    fn touch<'a>(
-        &'a self,
-        cx: &'a StoreCx,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Row>>;
+    fn touch<'a>(&'a self, cx: &'a StoreCx, id: Uuid, now: DateTime<Utc>)
+    -> BoxFuture<'a, Result<Row>>;
 
     /// Delete every id, all or nothing; missing ids are `NotFound` naming them.
     fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>>;
 
     /// One document; `lock` = `SELECT … FOR UPDATE` semantics inside a transaction.
-    fn get<'a>(
-        &'a self,
-        cx: &'a StoreCx,
-        id: Uuid,
-        lock: bool,
-    ) -> BoxFuture<'a, Result<Option<Row>>>;
+    fn get<'a>(&'a self, cx: &'a StoreCx, id: Uuid, lock: bool)
+    -> BoxFuture<'a, Result<Option<Row>>>;
 
     /// The documents that exist among `ids`, in any order, in one query.
     fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>>;

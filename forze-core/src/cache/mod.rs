@@ -112,8 +112,7 @@ pub trait Cache: Send + Sync + fmt::Debug {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>>;
 
     /// The values under `keys`, in order, in one round trip.
-    fn get_many<'a>(&'a self, keys: &'a [String])
-    -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>>;
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>>;
 
     /// Compare-and-set fill; `true` if installed.
     fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>>;
@@ -122,10 +121,7 @@ pub trait Cache: Send + Sync + fmt::Debug {
     fn fill_many(&self, fills: Vec<CacheFill>) -> BoxFuture<'_, Result<Vec<bool>>>;
 
     /// Write tombstones in one round trip.
-    fn invalidate_many<'a>(
-        &'a self,
-        invalidations: &'a [Invalidation],
-    ) -> BoxFuture<'a, Result<()>>;
+    fn invalidate_many<'a>(&'a self, invalidations: &'a [Invalidation]) -> BoxFuture<'a, Result<()>>;
 
     /// Drop the value under `key` if it is at `rev` (it did not decode), leaving tombstone `rev`
     /// so the next fill at `rev` or later repairs it.

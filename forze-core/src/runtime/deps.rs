@@ -83,11 +83,7 @@ pub struct Registrations {
 
 impl Registrations {
     /// Register the document backend for the spec named `name`.
-    pub fn document(
-        &mut self,
-        name: impl Into<Cow<'static, str>>,
-        backend: Arc<dyn DocumentBackend>,
-    ) {
+    pub fn document(&mut self, name: impl Into<Cow<'static, str>>, backend: Arc<dyn DocumentBackend>) {
         self.push(name.into(), Registered::Document(backend));
     }
 
@@ -118,13 +114,7 @@ impl fmt::Debug for Registrations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
         for r in &self.items {
-            list.entry(&format_args!(
-                "{} {} `{}` (from {})",
-                r.item.kind().as_str(),
-                "",
-                r.name,
-                r.module
-            ));
+            list.entry(&format_args!("{} {} `{}` (from {})", r.item.kind().as_str(), "", r.name, r.module));
         }
         list.finish()
     }

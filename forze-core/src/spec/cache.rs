@@ -146,9 +146,7 @@ impl AgeBasedTtl {
             )));
         }
         if min_ttl.is_zero() {
-            return Err(Error::config(
-                "`age_ttl(min_ttl)` must be greater than zero",
-            ));
+            return Err(Error::config("`age_ttl(min_ttl)` must be greater than zero"));
         }
         if min_ttl > max_ttl {
             return Err(Error::config(format!(
@@ -164,8 +162,10 @@ impl AgeBasedTtl {
 
     /// The lifetime of an entry whose document was last updated `age` ago.
     pub fn lifetime(&self, age: Duration) -> Duration {
-        let secs = (age.as_secs_f64() * self.alpha)
-            .clamp(self.min_ttl.as_secs_f64(), self.max_ttl.as_secs_f64());
+        let secs = (age.as_secs_f64() * self.alpha).clamp(
+            self.min_ttl.as_secs_f64(),
+            self.max_ttl.as_secs_f64(),
+        );
         Duration::from_secs_f64(secs)
     }
 
@@ -227,15 +227,7 @@ impl CacheSpec {
     /// Start building a cache spec for the cache registered as `name`.
     pub fn builder(name: impl Into<Cow<'static, str>>) -> CacheSpecBuilder {
         CacheSpecBuilder {
-            spec: CacheSpec::__new_unchecked(
-                Cow::Borrowed(""),
-                DEFAULT_CACHE_TTL,
-                None,
-                false,
-                None,
-                None,
-                None,
-            ),
+            spec: CacheSpec::__new_unchecked(Cow::Borrowed(""), DEFAULT_CACHE_TTL, None, false, None, None, None),
             name: name.into(),
         }
     }

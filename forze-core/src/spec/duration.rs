@@ -5,8 +5,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// The accepted duration form, quoted in every error message about durations.
-pub const DURATION_FORM: &str =
-    "\"<int><ms|s|m|h|d>\", for example \"300ms\", \"2s\", \"5m\", \"1h\", \"7d\"";
+pub const DURATION_FORM: &str = "\"<int><ms|s|m|h|d>\", for example \"300ms\", \"2s\", \"5m\", \"1h\", \"7d\"";
 
 /// Parse a duration written as `"<int><ms|s|m|h|d>"`.
 ///
@@ -73,28 +72,10 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_zero() {
-        for bad in [
-            "",
-            "s",
-            "1",
-            "1.5s",
-            "-1s",
-            "1S",
-            "1 s",
-            "1sec",
-            "99999999999999999999d",
-        ] {
+        for bad in ["", "s", "1", "1.5s", "-1s", "1S", "1 s", "1sec", "99999999999999999999d"] {
             let err = parse_duration(bad).unwrap_err();
-            assert!(
-                err.to_string().contains("<int><ms|s|m|h|d>"),
-                "{bad}: {err}"
-            );
+            assert!(err.to_string().contains("<int><ms|s|m|h|d>"), "{bad}: {err}");
         }
-        assert!(
-            parse_duration("0ms")
-                .unwrap_err()
-                .to_string()
-                .contains("greater than zero")
-        );
+        assert!(parse_duration("0ms").unwrap_err().to_string().contains("greater than zero"));
     }
 }

@@ -59,29 +59,13 @@ mod tests {
         assert!(base().early_refresh_beta(0.0).build().is_err());
         assert!(base().early_refresh_beta(f64::NAN).build().is_err());
         assert!(base().early_refresh_background(true).build().is_err());
-        assert!(
-            base()
-                .early_refresh_beta(1.0)
-                .early_refresh_background(true)
-                .build()
-                .is_ok()
-        );
+        assert!(base().early_refresh_beta(1.0).early_refresh_background(true).build().is_ok());
         assert!(base().sliding_ttl(s(300)).build().is_err());
         assert!(base().sliding_ttl(s(60)).build().is_ok());
         assert!(AgeBasedTtl::new(0.0, s(1), s(2)).is_err());
         assert!(AgeBasedTtl::new(0.1, s(3), s(2)).is_err());
-        assert!(
-            base()
-                .age_ttl(AgeBasedTtl::new(0.1, s(30), s(3600)).unwrap())
-                .build()
-                .is_err()
-        );
-        assert!(
-            base()
-                .age_ttl(AgeBasedTtl::new(0.1, s(30), s(300)).unwrap())
-                .build()
-                .is_ok()
-        );
+        assert!(base().age_ttl(AgeBasedTtl::new(0.1, s(30), s(3600)).unwrap()).build().is_err());
+        assert!(base().age_ttl(AgeBasedTtl::new(0.1, s(30), s(300)).unwrap()).build().is_ok());
         assert!(base().l1(L1Spec::new(s(300)).unwrap()).build().is_err());
         assert!(base().l1(L1Spec::new(s(2)).unwrap()).build().is_ok());
         assert!(L1Spec::with(s(2), 0, L1StoreKind::Lru).is_err());
@@ -92,19 +76,9 @@ mod tests {
 
     #[test]
     fn age_lifetime_clamps() {
-        let age =
-            AgeBasedTtl::new(0.1, Duration::from_secs(30), Duration::from_secs(3600)).unwrap();
-        assert_eq!(
-            age.lifetime(Duration::from_secs(86_400)),
-            Duration::from_secs(3600)
-        );
-        assert_eq!(
-            age.lifetime(Duration::from_secs(60)),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            age.lifetime(Duration::from_secs(1000)),
-            Duration::from_secs(100)
-        );
+        let age = AgeBasedTtl::new(0.1, Duration::from_secs(30), Duration::from_secs(3600)).unwrap();
+        assert_eq!(age.lifetime(Duration::from_secs(86_400)), Duration::from_secs(3600));
+        assert_eq!(age.lifetime(Duration::from_secs(60)), Duration::from_secs(30));
+        assert_eq!(age.lifetime(Duration::from_secs(1000)), Duration::from_secs(100));
     }
 }
