@@ -33,5 +33,9 @@ deps-check:
     fi
     echo "forze-core names neither sqlx nor redis"
 
+# L1 policy simulation and per-access costs; writes target/forze-bench/report.json and docs/l1-hit-ratio.png
+bench *sections:
+    cargo run --release -p forze-bench -- {{sections}}
+
 # What .ci/run runs
 ci: lint test doc deps-check
