@@ -9,9 +9,11 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-# Everything: unit, trybuild UI, in-memory, real Postgres + Redis, doctests
+# Everything: unit, trybuild UI, in-memory, real Postgres + Redis, doctests.
+# Uses FORZE_TEST_POSTGRES_URL / FORZE_TEST_REDIS_URL when set; otherwise forze-services starts
+# ephemeral servers from the local binaries and tears them down afterwards.
 test:
-    cargo nextest run --workspace --all-features --no-tests=pass
+    cargo run -q -p forze-testkit --bin forze-services -- cargo nextest run --workspace --all-features --no-tests=pass
     cargo test --workspace --all-features --doc
 
 # Re-record trybuild snapshots, then review `git diff`
@@ -30,6 +32,10 @@ deps-check:
         echo "forze-core depends on a backend crate (above)"; exit 1
     fi
     echo "forze-core names neither sqlx nor redis"
+
+# L1 policy simulation and per-access costs; writes target/forze-bench/report.json and docs/l1-hit-ratio.png
+bench *sections:
+    cargo run --release -p forze-bench -- {{sections}}
 
 # What .ci/run runs
 ci: lint test doc deps-check

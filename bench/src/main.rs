@@ -1,2 +1,78 @@
-//! `just bench` (work in progress).
-fn main() {}
+//! `just bench`: forze's measurements, printed as tables and merged into
+//! `target/forze-bench/report.json` (relative to the workspace root).
+//!
+//! Each section is a module with a `run(&Context, &mut Report)` function that prints its tables
+//! and adds its keys to the report; keys other sections wrote earlier are kept. Run everything
+//! with `cargo run --release -p forze-bench`, or name sections: `cargo run --release -p
+//! forze-bench -- l1`.
+//!
+//! Sections:
+//! * `l1`: hit ratios of the L1 stores (LRU, W-TinyLFU, and moka for comparison) on fixed-seed
+//!   workloads, their per-access cost, and `docs/l1-hit-ratio.png`.
+
+mod l1;
+mod plot;
+mod report;
+mod rng;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use report::Report;
+
+/// What every section gets.
+#[derive(Debug)]
+pub(crate) struct Context {
+    /// The workspace root: outputs are written relative to it.
+    pub(crate) root: PathBuf,
+}
+
+type SectionFn = fn(&Context, &mut Report) -> Result<(), String>;
+
+/// Every section, in the order they run.
+const SECTIONS: &[(&str, SectionFn)] = &[("l1", l1::run)];
+
+fn main() -> ExitCode {
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    for name in &wanted {
+        if !SECTIONS.iter().any(|(section, _)| section == name) {
+            let valid: Vec<&str> = SECTIONS.iter().map(|(section, _)| *section).collect();
+            eprintln!(
+                "forze-bench: unknown section `{name}`; expected one of: {}",
+                valid.join(", ")
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("forze-bench: this is a debug build; timings mean little (use --release)");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let context = Context { root };
+    let report_path = context.root.join("target/forze-bench/report.json");
+    let mut report = Report::open(&report_path);
+    report.section("machine", report::machine());
+
+    for (name, run) in SECTIONS {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
+            continue;
+        }
+        println!("== {name}");
+        if let Err(message) = run(&context, &mut report) {
+            eprintln!("forze-bench: section `{name}` failed: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match report.write() {
+        Ok(()) => {
+            println!("report: {}", report_path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("forze-bench: cannot write {}: {e}", report_path.display());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -21,7 +21,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![doc(test(attr(deny(warnings))))]
 
-#[allow(unused_extern_crates)] // used by the derive in this crate's own tests and docs
+#[allow(unused_extern_crates)]
 extern crate self as forze_core;
 
 mod breaker;
@@ -55,7 +55,48 @@ pub use store::{ListQuery, SortOrder};
 
 /// `#[derive(Document)]` and its `#[document_spec(...)]` attribute.
 ///
-/// See the crate docs and DESIGN §3 for the grammar.
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use forze_core::{Document, FieldKind, L1StoreKind};
+///
+/// #[derive(Document)]
+/// #[document_spec(name = "products", cache(ttl = "10m", l1(ttl = "2s", store = "tiny_lfu")))]
+/// pub struct Product {
+///     /// The display name.
+///     pub name: String,
+///     pub price: i32,
+///     pub note: Option<String>,
+/// }
+///
+/// // `ProductUpdate`: every field optional; `Some(None)` clears an optional field.
+/// let patch = ProductUpdate { price: Some(12), note: Some(None), ..Default::default() };
+/// assert_eq!(serde_json::to_string(&patch)?, r#"{"price":12,"note":null}"#);
+/// let unchanged: ProductUpdate = serde_json::from_str("{}")?;
+/// assert_eq!((unchanged.price, unchanged.note), (None, None));
+///
+/// // `PRODUCT_SPEC` is a `const`: usable in `const` and `static` items.
+/// static SPEC: forze_core::DocumentSpec<Product> = PRODUCT_SPEC;
+/// let cache = SPEC.cache.as_ref().expect("cached");
+/// assert_eq!(cache.ttl, Duration::from_secs(600));
+/// let l1 = cache.l1.expect("l1 configured");
+/// assert_eq!((l1.ttl, l1.capacity, l1.store), (Duration::from_secs(2), 1024, L1StoreKind::TinyLfu));
+///
+/// assert_eq!(Product::FIELDS[2].kind, FieldKind::Text);
+/// assert!(Product::FIELDS[2].nullable);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// An invalid spec does not compile; the error points at the offending token:
+///
+/// ```compile_fail
+/// #[derive(forze_core::Document)]
+/// #[document_spec(cache(ttl = "5m", l1(ttl = "10m")))] // `l1(ttl)` must be smaller than `ttl`
+/// pub struct Product {
+///     pub name: String,
+/// }
+/// ```
 #[cfg(feature = "macros")]
 pub use forze_macros::Document;
 
@@ -75,9 +116,11 @@ pub mod __private {
     pub use ::uuid::Uuid;
     pub use std::borrow::Cow;
     pub use std::clone::Clone;
+    pub use std::convert::From;
     pub use std::default::Default;
     pub use std::fmt::Debug;
     pub use std::option::Option::{self, None, Some};
+    pub use std::primitive::i64;
     pub use std::result::Result::{self, Err, Ok};
     pub use std::time::Duration;
 

@@ -1,9 +1,89 @@
-//! `#[derive(Document)]` for forze. Use it through `forze_core::Document`.
+//! `#[derive(Document)]` for forze. Use it through `forze_core::Document`; this crate is an
+//! implementation detail of `forze-core` and its generated code names only `::forze_core` paths.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod attr;
+mod case;
+mod duration;
+mod error;
+mod expand;
+mod types;
+mod validate;
 
 use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
 
-/// Derive `forze_core::Document` (placeholder until the derive lands).
+/// Derive `forze_core::Document`: the `Create`, `Update` and `Read` DTOs, the static field
+/// schema and a `const` spec.
+///
+/// For `pub struct Product { .. }` it generates `ProductCreate` (every field), `ProductUpdate`
+/// (every field `Option<T>`, an `Option<T>` field becomes `Option<Option<T>>`; `None` =
+/// unchanged, `Some(None)` = clear), `ProductRead` (`id`, `rev`, `created_at`,
+/// `last_update_at`, then every field), `impl Document for Product` and
+/// `pub const PRODUCT_SPEC: DocumentSpec<Product>`.
+///
+/// The optional `#[document_spec(...)]` attribute configures the spec. Every value is checked at
+/// compile time, every error points at the offending token, and all errors appear in one compile:
+///
+/// ```text
+/// #[document_spec(
+///     name = "products",                  // default: the type name in snake_case;
+///                                         // [a-z][a-z0-9_]*, at most 63 bytes
+///     cache(                              // optional: presence = reads cached, writes invalidate
+///         name = "products",              // default: the document name
+///         ttl = "5m",                     // default 5m; "<int><ms|s|m|h|d>", > 0
+///         early_refresh_beta = 1.0,       // XFetch; a number > 0
+///         early_refresh_background = true,// requires early_refresh_beta
+///         sliding_ttl = "60s",            // < ttl
+///         age_ttl(alpha = 0.1, min_ttl = "30s", max_ttl = "1h"),
+///                                         // all three; alpha > 0, min_ttl <= max_ttl <= ttl
+///         l1(ttl = "2s", capacity = 1024, store = "lru" | "tiny_lfu" | path::to::factory),
+///                                         // ttl required, < cache ttl; capacity >= 1 (default
+///                                         // 1024; tiny_lfu >= 2); store default "lru"; a
+///                                         // factory is a `fn(&L1Config) -> Box<dyn L1Store>`
+///     ),
+/// )]
+/// ```
+///
+/// The struct must have named fields and no generic parameters, and no field may be named
+/// `id`, `rev`, `created_at` or `last_update_at` (every read model has them).
 #[proc_macro_derive(Document, attributes(document_spec))]
-pub fn derive_document(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_document(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    derive(&input).into()
+}
+
+/// Parse, validate and expand; on errors, the `compile_error!`s plus (when the struct's shape
+/// allows it) the expansion with defaults, so the errors do not cascade.
+fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
+    let mut errors = error::Errors::default();
+    let spec_attr = attr::parse_spec(&input.attrs, &mut errors);
+    let shape = attr::parse_input(input, &mut errors);
+    let spec = validate::spec(&spec_attr, &input.ident, &mut errors);
+    let fields_ok = shape
+        .as_ref()
+        .is_some_and(|shape| validate::fields(shape, &mut errors));
+    let mut out = errors.to_compile_errors();
+    if let (Some(shape), true) = (&shape, fields_ok) {
+        out.extend(expand::expand(shape, &spec));
+    }
+    out
+}
+
+/// The messages of every error `#[derive(Document)]` reports for `input`, in order.
+#[cfg(test)]
+fn messages(input: &DeriveInput) -> Vec<String> {
+    let mut errors = error::Errors::default();
+    let spec_attr = attr::parse_spec(&input.attrs, &mut errors);
+    let shape = attr::parse_input(input, &mut errors);
+    validate::spec(&spec_attr, &input.ident, &mut errors);
+    if let Some(shape) = &shape {
+        validate::fields(shape, &mut errors);
+    }
+    errors
+        .into_error()
+        .map(|error| error.into_iter().map(|e| e.to_string()).collect())
+        .unwrap_or_default()
 }

@@ -1,1 +1,55 @@
-//! forze-postgres (work in progress).
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![doc(test(attr(deny(warnings))))]
+
+mod client;
+mod codec;
+mod config;
+mod error;
+mod module;
+mod schema;
+mod sql;
+mod store;
+mod tx;
+
+pub use client::PostgresClient;
+pub use config::{PostgresConfig, PostgresDocumentConfig};
+pub use module::{PostgresDepsModule, PostgresLifecycleModule};
+pub use sql::create_table_sql;
+pub use store::PostgresDocumentBackend;
+pub use tx::{PostgresTransaction, PostgresTransactionManager};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_send_sync_and_debug() {
+        fn assert<T: Send + Sync + std::fmt::Debug + 'static>() {}
+        assert::<PostgresClient>();
+        assert::<PostgresConfig>();
+        assert::<PostgresDocumentConfig>();
+        assert::<PostgresDepsModule>();
+        assert::<PostgresLifecycleModule>();
+        assert::<PostgresDocumentBackend>();
+        assert::<PostgresTransactionManager>();
+        assert::<PostgresTransaction>();
+    }
+
+    #[test]
+    fn config_debug_and_validation() {
+        let config = PostgresConfig::new();
+        assert!(format!("{config:?}").contains("max_connections: 10"));
+        assert!(config.validate().is_ok());
+        for bad in [
+            PostgresConfig::new().max_connections(0),
+            PostgresConfig::new().min_connections(11),
+            PostgresConfig::new().acquire_timeout(std::time::Duration::ZERO),
+            PostgresConfig::new().statement_timeout(Some(std::time::Duration::ZERO)),
+        ] {
+            let err = bad.validate().expect_err("invalid config");
+            assert_eq!(err.kind(), forze_core::ErrorKind::Config);
+        }
+    }
+}

@@ -18,6 +18,10 @@
 use std::fmt;
 use std::time::Duration;
 
+mod push;
+
+pub use push::{InvalidationSink, PushSubscription, PushSupport, SharedSink};
+
 use crate::error::Result;
 use crate::store::BoxFuture;
 
@@ -130,4 +134,15 @@ pub trait Cache: Send + Sync + fmt::Debug {
     /// Drop the value under `key` if it is at `rev` (it did not decode), leaving tombstone `rev`
     /// so the next fill at `rev` or later repairs it.
     fn evict<'a>(&'a self, key: &'a str, rev: i64, ttl: Duration) -> BoxFuture<'a, Result<()>>;
+
+    /// Push invalidations of this cache's keys to `sink` (Redis client-side caching), if the
+    /// backend supports it and is configured to. The default does not push.
+    ///
+    /// Pushes for writes made through this process may arrive too (echoes); the coordinator
+    /// handles them. A backend must call [`InvalidationSink::reset`] whenever events may have been
+    /// missed.
+    fn subscribe_invalidations(&self, sink: SharedSink) -> Result<PushSubscription> {
+        let _ = sink;
+        Ok(PushSubscription::unsupported())
+    }
 }

@@ -10,6 +10,17 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
+use crate::spec::L1StoreKind;
+
+mod expiry;
+mod hash;
+mod lru;
+mod sketch;
+mod slab;
+mod tiny_lfu;
+
+pub use lru::LruStore;
+pub use tiny_lfu::TinyLfuStore;
 
 /// An L1 key: the document id and the tenant it was read for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,5 +110,33 @@ impl fmt::Display for L1Stats {
             "size {}/{} hits {} misses {} evictions {} rejections {}",
             self.size, self.capacity, self.hits, self.misses, self.evictions, self.rejections
         )
+    }
+}
+
+/// Build the store an [`L1StoreKind`] names: [`LruStore`], [`TinyLfuStore`], or whatever a
+/// [`Custom`](L1StoreKind::Custom) factory returns.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use forze_core::L1StoreKind;
+/// use forze_core::clock::system_clock;
+/// use forze_core::l1::{L1Config, L1Key, build_store};
+/// use uuid::Uuid;
+///
+/// let config = L1Config::new(1024, Duration::from_secs(2), system_clock());
+/// let store = build_store(L1StoreKind::TinyLfu, &config);
+/// let key = L1Key::new(None, Uuid::from_u128(7));
+/// store.insert(key, Arc::new("doc"));
+/// assert!(store.get(&key).is_some());
+/// assert_eq!(store.stats().capacity, 1024);
+/// ```
+pub fn build_store(kind: L1StoreKind, config: &L1Config) -> Box<dyn L1Store> {
+    match kind {
+        L1StoreKind::Lru => Box::new(LruStore::new(config)),
+        L1StoreKind::TinyLfu => Box::new(TinyLfuStore::new(config)),
+        L1StoreKind::Custom(factory) => factory(config),
     }
 }

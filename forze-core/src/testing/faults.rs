@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation};
+use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation, PushSubscription, SharedSink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Row;
 use crate::runtime::{DepsModule, Registrations};
@@ -142,6 +142,10 @@ impl Cache for FailingCache {
 
     fn evict<'a>(&'a self, key: &'a str, rev: i64, ttl: Duration) -> BoxFuture<'a, Result<()>> {
         self.gate(|| self.inner.evict(key, rev, ttl))
+    }
+
+    fn subscribe_invalidations(&self, sink: SharedSink) -> Result<PushSubscription> {
+        self.inner.subscribe_invalidations(sink)
     }
 }
 

@@ -1,0 +1,85 @@
+//! Lifetimes on the injected clock, as nanoseconds since the store was built.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::clock::SharedClock;
+
+use super::L1Stats;
+
+/// Reads the clock and turns the uniform TTL into expiry stamps.
+pub(crate) struct Lifetimes {
+    clock: SharedClock,
+    base: Instant,
+    ttl: Duration,
+    ttl_nanos: u64,
+}
+
+impl fmt::Debug for Lifetimes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lifetimes")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lifetimes {
+    pub(crate) fn new(clock: SharedClock, ttl: Duration) -> Self {
+        let base = clock.now();
+        Lifetimes {
+            clock,
+            base,
+            ttl,
+            ttl_nanos: u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Now, in nanoseconds since the base instant (saturating: 584 years).
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        let elapsed = self.clock.now().saturating_duration_since(self.base);
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The expiry stamp of an entry written at `now`.
+    #[inline]
+    pub(crate) fn expiry(&self, now: u64) -> u64 {
+        now.saturating_add(self.ttl_nanos)
+    }
+}
+
+/// An entry written at `expires` is gone at `now` once `now >= expires`.
+#[inline]
+pub(crate) fn is_expired(expires: u64, now: u64) -> bool {
+    now >= expires
+}
+
+/// The counters of [`L1Stats`], kept under the store's lock.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) evictions: u64,
+    pub(crate) rejections: u64,
+    pub(crate) invalidations: u64,
+    pub(crate) expirations: u64,
+}
+
+impl Counters {
+    pub(crate) fn stats(&self, size: usize, capacity: usize) -> L1Stats {
+        L1Stats {
+            size,
+            capacity,
+            hits: self.hits,
+            misses: self.misses,
+            evictions: self.evictions,
+            rejections: self.rejections,
+            invalidations: self.invalidations,
+            expirations: self.expirations,
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Pool settings and per-document table settings.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use forze_core::{Error, Result};
+
+use crate::sql::{quote_ident, validate_ident};
+
+/// Connection-pool settings for [`PostgresClient`](crate::PostgresClient).
+///
+/// The defaults suit a small service: at most 10 connections, 5 s to connect, 5 s to get a
+/// connection from the pool, 30 s per statement. The timeouts are what make an outage fail fast
+/// with [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable) instead of hanging.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use forze_postgres::PostgresConfig;
+///
+/// let config = PostgresConfig::new()
+///     .max_connections(20)
+///     .acquire_timeout(Duration::from_secs(2))
+///     .statement_timeout(Some(Duration::from_secs(10)));
+/// assert_eq!(config.max_connections, 20);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// Most connections the pool opens (default 10).
+    pub max_connections: u32,
+    /// Connections kept open when idle (default 0).
+    pub min_connections: u32,
+    /// How long [`initialize`](crate::PostgresClient::initialize) waits for the first
+    /// connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// How long an operation waits for a pooled connection, including opening one (default 5 s).
+    pub acquire_timeout: Duration,
+    /// Server-side `statement_timeout` for every connection (default 30 s; `None` = the server's
+    /// setting). The client also gives up on a statement 2 s after it, in case the server stopped
+    /// answering altogether.
+    pub statement_timeout: Option<Duration>,
+    /// Idle connections are closed after this long (default 10 min).
+    pub idle_timeout: Option<Duration>,
+    /// Connections are replaced after this long (default 30 min).
+    pub max_lifetime: Option<Duration>,
+    /// `application_name` shown in `pg_stat_activity` (default `forze`).
+    pub application_name: Cow<'static, str>,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            max_connections: 10,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(1800)),
+            application_name: Cow::Borrowed("forze"),
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// The defaults.
+    pub fn new() -> Self {
+        PostgresConfig::default()
+    }
+
+    /// Most connections the pool opens.
+    #[must_use]
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Connections kept open when idle.
+    #[must_use]
+    pub fn min_connections(mut self, n: u32) -> Self {
+        self.min_connections = n;
+        self
+    }
+
+    /// How long the first connection may take.
+    #[must_use]
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// How long an operation waits for a pooled connection.
+    #[must_use]
+    pub fn acquire_timeout(mut self, t: Duration) -> Self {
+        self.acquire_timeout = t;
+        self
+    }
+
+    /// Server-side `statement_timeout` (`None` = the server's setting).
+    #[must_use]
+    pub fn statement_timeout(mut self, t: Option<Duration>) -> Self {
+        self.statement_timeout = t;
+        self
+    }
+
+    /// Close idle connections after this long.
+    #[must_use]
+    pub fn idle_timeout(mut self, t: Option<Duration>) -> Self {
+        self.idle_timeout = t;
+        self
+    }
+
+    /// Replace connections after this long.
+    #[must_use]
+    pub fn max_lifetime(mut self, t: Option<Duration>) -> Self {
+        self.max_lifetime = t;
+        self
+    }
+
+    /// `application_name` for `pg_stat_activity`.
+    #[must_use]
+    pub fn application_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.application_name = name.into();
+        self
+    }
+
+    /// Check the values: at least one connection, `min <= max`, timeouts above zero.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.max_connections == 0 {
+            return Err(Error::config("postgres max_connections must be at least 1"));
+        }
+        if self.min_connections > self.max_connections {
+            return Err(Error::config(format!(
+                "postgres min_connections ({}) must not exceed max_connections ({})",
+                self.min_connections, self.max_connections
+            )));
+        }
+        for (name, t) in [
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("acquire_timeout", Some(self.acquire_timeout)),
+            ("statement_timeout", self.statement_timeout),
+        ] {
+            if t == Some(Duration::ZERO) {
+                return Err(Error::config(format!(
+                    "postgres {name} must be greater than zero"
+                )));
+            }
+        }
+        if self.application_name.len() > 63 || self.application_name.contains('\0') {
+            return Err(Error::config(
+                "postgres application_name must be at most 63 bytes without NUL characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
+}
+
+/// Where one document type lives: a schema and a table, used for reads and writes.
+///
+/// Names are taken literally (case kept) and always quoted in SQL, so a name containing a quote
+/// or a semicolon is just an odd name, never SQL. A name that Postgres cannot hold (empty, longer
+/// than 63 bytes, or containing NUL or control characters) is a `Config` error when the document
+/// is bound.
+///
+/// The table needs the columns `id uuid primary key, rev bigint, created_at timestamptz,
+/// last_update_at timestamptz` plus one column per document field; see
+/// [`create_table_sql`](crate::create_table_sql).
+///
+/// # Examples
+///
+/// ```
+/// use forze_postgres::PostgresDocumentConfig;
+///
+/// let config = PostgresDocumentConfig::table("public", "products");
+/// assert_eq!(config.qualified_name(), r#""public"."products""#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct PostgresDocumentConfig {
+    /// The schema.
+    pub schema: Cow<'static, str>,
+    /// The table.
+    pub table: Cow<'static, str>,
+}
+
+impl PostgresDocumentConfig {
+    /// The table `schema.table` for reads and writes.
+    pub fn table(
+        schema: impl Into<Cow<'static, str>>,
+        table: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        PostgresDocumentConfig {
+            schema: schema.into(),
+            table: table.into(),
+        }
+    }
+
+    /// The quoted, schema-qualified name as it appears in SQL: `"public"."products"`.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.table))
+    }
+
+    pub(crate) fn validate(&self, document: &str) -> Result<()> {
+        validate_ident(document, "schema", &self.schema)?;
+        validate_ident(document, "table", &self.table)
+    }
+}

@@ -1,0 +1,97 @@
+//! The opt-in schema check: does the table exist with the columns the document needs?
+
+use std::collections::HashMap;
+
+use forze_core::{Error, FieldKind, FieldSchema, Result};
+
+use crate::client::PostgresClient;
+use crate::config::PostgresDocumentConfig;
+use crate::error::{from_sqlx, timed_out};
+use crate::sql::column_type;
+
+const COLUMNS_SQL: &str = "SELECT column_name::text, data_type::text, is_nullable = 'YES' \
+                           FROM information_schema.columns \
+                           WHERE table_schema = $1 AND table_name = $2";
+
+/// The `information_schema` data types a field kind accepts.
+fn accepted(kind: FieldKind) -> &'static [&'static str] {
+    match kind {
+        FieldKind::Text => &["text", "character varying"],
+        FieldKind::SmallInt => &["smallint"],
+        FieldKind::Int => &["integer"],
+        FieldKind::BigInt => &["bigint"],
+        FieldKind::Real => &["real"],
+        FieldKind::Double => &["double precision"],
+        FieldKind::Bool => &["boolean"],
+        FieldKind::Uuid => &["uuid"],
+        FieldKind::Timestamp => &["timestamp with time zone"],
+        _ => &["jsonb"],
+    }
+}
+
+/// Check that `config`'s table exists and has the metadata columns and a column of a matching
+/// type for every field; a nullable field needs a nullable column.
+///
+/// # Errors
+///
+/// `Config` naming the table and the first missing or mismatched column.
+pub(crate) async fn check_table(
+    client: &PostgresClient,
+    document: &str,
+    config: &PostgresDocumentConfig,
+    fields: &[FieldSchema],
+) -> Result<()> {
+    let (pool, limit, _) = client.pool_and_limit()?;
+    let what = format!("document `{document}`");
+    let table = config.qualified_name();
+    let query = sqlx::query_as::<_, (String, String, bool)>(COLUMNS_SQL)
+        .bind(config.schema.as_ref())
+        .bind(config.table.as_ref())
+        .fetch_all(&pool);
+    let rows = match limit {
+        Some(limit) => tokio::time::timeout(limit, query)
+            .await
+            .map_err(|_| timed_out(&what, limit))?,
+        None => query.await,
+    }
+    .map_err(|e| from_sqlx(e, &what, Some(&table)))?;
+    if rows.is_empty() {
+        return Err(Error::config(format!(
+            "{what}: table {table} does not exist (create it, see create_table_sql)"
+        )));
+    }
+    let columns: HashMap<String, (String, bool)> = rows
+        .into_iter()
+        .map(|(name, ty, nullable)| (name, (ty, nullable)))
+        .collect();
+    let meta = [
+        ("id", FieldKind::Uuid),
+        ("rev", FieldKind::BigInt),
+        ("created_at", FieldKind::Timestamp),
+        ("last_update_at", FieldKind::Timestamp),
+    ];
+    let wanted = meta
+        .iter()
+        .map(|(name, kind)| (*name, *kind, false))
+        .chain(fields.iter().map(|f| (f.name, f.kind, f.nullable)));
+    for (name, kind, nullable) in wanted {
+        let Some((ty, col_nullable)) = columns.get(name) else {
+            return Err(Error::config(format!(
+                "{what}: table {table} has no column `{name}` (expected {})",
+                column_type(kind)
+            )));
+        };
+        if !accepted(kind).contains(&ty.as_str()) {
+            return Err(Error::config(format!(
+                "{what}: column `{name}` of {table} is {ty}, expected {}",
+                column_type(kind)
+            )));
+        }
+        if nullable && !col_nullable {
+            return Err(Error::config(format!(
+                "{what}: column `{name}` of {table} is NOT NULL but the field is optional"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! SQL text: identifier quoting, column types, the statements of one document table.
+//!
+//! Identifiers are always quoted (`"` doubled inside); values are always bound parameters.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use forze_core::store::SortOrder;
+use forze_core::{Error, FieldKind, FieldSchema, Result};
+
+use crate::config::PostgresDocumentConfig;
+
+/// The metadata columns, in the order every statement selects them.
+pub(crate) const META_COLUMNS: [&str; 4] = ["id", "rev", "created_at", "last_update_at"];
+
+/// Postgres silently truncates longer identifiers (NAMEDATALEN - 1).
+const MAX_IDENT_BYTES: usize = 63;
+
+/// `name` as a quoted identifier: `"name"`, with any `"` doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Check that Postgres can hold `name` as an identifier without truncating or rejecting it.
+pub(crate) fn validate_ident(document: &str, what: &str, name: &str) -> Result<()> {
+    let problem = if name.is_empty() {
+        Some("is empty")
+    } else if name.len() > MAX_IDENT_BYTES {
+        Some("is longer than 63 bytes (postgres would truncate it)")
+    } else if name.chars().any(char::is_control) {
+        Some("contains NUL or control characters")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(Error::config(format!(
+            "document `{document}`: postgres {what} name {problem}; expected 1 to 63 bytes of \
+             printable characters"
+        ))),
+    }
+}
+
+/// The column type of a field kind.
+pub(crate) fn column_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text",
+        FieldKind::SmallInt => "smallint",
+        FieldKind::Int => "integer",
+        FieldKind::BigInt => "bigint",
+        FieldKind::Real => "real",
+        FieldKind::Double => "double precision",
+        FieldKind::Bool => "boolean",
+        FieldKind::Uuid => "uuid",
+        FieldKind::Timestamp => "timestamptz",
+        FieldKind::Json => "jsonb",
+        // FieldKind is non-exhaustive: a kind added later is stored as JSON until mapped.
+        _ => "jsonb",
+    }
+}
+
+/// The array type used to bind a whole column at once (`UNNEST`).
+fn array_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text[]",
+        FieldKind::SmallInt => "int2[]",
+        FieldKind::Int => "int4[]",
+        FieldKind::BigInt => "int8[]",
+        FieldKind::Real => "float4[]",
+        FieldKind::Double => "float8[]",
+        FieldKind::Bool => "bool[]",
+        FieldKind::Uuid => "uuid[]",
+        FieldKind::Timestamp => "timestamptz[]",
+        FieldKind::Json => "jsonb[]",
+        _ => "jsonb[]",
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for a document table: the metadata columns, then one column per
+/// field (typed by its [`FieldKind`], `NOT NULL` unless the field is nullable).
+///
+/// Meant for demos and tests; production schemas belong in migrations. The names are quoted, so
+/// any name is safe to render; a name Postgres cannot hold fails when the statement runs.
+///
+/// # Examples
+///
+/// ```
+/// use forze_core::{FieldKind, FieldSchema};
+/// use forze_postgres::{create_table_sql, PostgresDocumentConfig};
+///
+/// static FIELDS: [FieldSchema; 2] = [
+///     FieldSchema::new("name", FieldKind::Text, false),
+///     FieldSchema::new("price", FieldKind::Int, true),
+/// ];
+/// let sql = create_table_sql(&PostgresDocumentConfig::table("public", "products"), &FIELDS);
+/// assert_eq!(
+///     sql,
+///     "CREATE TABLE IF NOT EXISTS \"public\".\"products\" (\
+///      \"id\" uuid PRIMARY KEY, \
+///      \"rev\" bigint NOT NULL, \
+///      \"created_at\" timestamptz NOT NULL, \
+///      \"last_update_at\" timestamptz NOT NULL, \
+///      \"name\" text NOT NULL, \
+///      \"price\" integer)"
+/// );
+/// ```
+pub fn create_table_sql(config: &PostgresDocumentConfig, fields: &'static [FieldSchema]) -> String {
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (\"id\" uuid PRIMARY KEY, \"rev\" bigint NOT NULL, \
+         \"created_at\" timestamptz NOT NULL, \"last_update_at\" timestamptz NOT NULL",
+        config.qualified_name()
+    );
+    for field in fields {
+        let _ = write!(
+            sql,
+            ", {} {}{}",
+            quote_ident(field.name),
+            column_type(field.kind),
+            if field.nullable { "" } else { " NOT NULL" }
+        );
+    }
+    sql.push(')');
+    sql
+}
+
+/// The fixed statements of one document table, rendered once at bind time.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    /// `"schema"."table"`.
+    pub(crate) table: String,
+    /// The selected column list: metadata, then fields in schema order.
+    columns: String,
+    pub(crate) insert: Arc<str>,
+    pub(crate) ensure: Arc<str>,
+    pub(crate) get: Arc<str>,
+    pub(crate) get_locked: Arc<str>,
+    pub(crate) get_many: Arc<str>,
+    pub(crate) touch: Arc<str>,
+    pub(crate) delete: Arc<str>,
+    pub(crate) count: Arc<str>,
+}
+
+impl Statements {
+    pub(crate) fn new(config: &PostgresDocumentConfig, fields: &[FieldSchema]) -> Self {
+        let table = config.qualified_name();
+        let names: Vec<String> = META_COLUMNS
+            .iter()
+            .copied()
+            .chain(fields.iter().map(|f| f.name))
+            .map(quote_ident)
+            .collect();
+        let columns = names.join(", ");
+        let arrays: Vec<String> = ["uuid[]", "int8[]", "timestamptz[]", "timestamptz[]"]
+            .into_iter()
+            .chain(fields.iter().map(|f| array_type(f.kind)))
+            .enumerate()
+            .map(|(i, ty)| format!("${}::{ty}", i + 1))
+            .collect();
+        let insert = format!(
+            "INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({}) RETURNING {columns}",
+            arrays.join(", ")
+        );
+        let ensure = format!(
+            "INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({}) \
+             ON CONFLICT (\"id\") DO NOTHING RETURNING {columns}",
+            arrays.join(", ")
+        );
+        Statements {
+            get: format!("SELECT {columns} FROM {table} WHERE \"id\" = $1").into(),
+            get_locked: format!("SELECT {columns} FROM {table} WHERE \"id\" = $1 FOR UPDATE")
+                .into(),
+            get_many: format!("SELECT {columns} FROM {table} WHERE \"id\" = ANY($1)").into(),
+            touch: format!(
+                "UPDATE {table} SET \"rev\" = \"rev\" + 1, \"last_update_at\" = $2 \
+                 WHERE \"id\" = $1 RETURNING {columns}"
+            )
+            .into(),
+            delete: format!("DELETE FROM {table} WHERE \"id\" = ANY($1) RETURNING \"id\"").into(),
+            count: format!("SELECT count(*) FROM {table}").into(),
+            insert: insert.into(),
+            ensure: ensure.into(),
+            table,
+            columns,
+        }
+    }
+
+    /// One optimistic update of the given fields. Parameters: `$1` id, `$2` expected rev,
+    /// `$3..` the field values in `fields` order, then `now`. Changes the row only if some field
+    /// differs from its new value, so a no-op writes nothing and keeps `rev`.
+    pub(crate) fn update(&self, fields: &[&FieldSchema]) -> String {
+        let mut set = String::new();
+        let mut differs = String::new();
+        for (i, field) in fields.iter().enumerate() {
+            let col = quote_ident(field.name);
+            let param = i + 3;
+            let sep = if i == 0 { "" } else { ", " };
+            let or = if i == 0 { "" } else { " OR " };
+            let _ = write!(set, "{sep}{col} = ${param}");
+            let _ = write!(differs, "{or}{col} IS DISTINCT FROM ${param}");
+        }
+        let now = fields.len() + 3;
+        format!(
+            "UPDATE {} SET {set}, \"rev\" = \"rev\" + 1, \"last_update_at\" = ${now} \
+             WHERE \"id\" = $1 AND \"rev\" = $2 AND ({differs}) RETURNING {}",
+            self.table, self.columns
+        )
+    }
+
+    /// A page ordered by `sort` (an already validated column name), then by id in the same
+    /// direction. Parameters: `$1` limit (NULL = all), `$2` offset.
+    pub(crate) fn list(&self, sort: &str, order: SortOrder) -> String {
+        let dir = match order {
+            SortOrder::Asc => "ASC",
+            SortOrder::Desc => "DESC",
+        };
+        let order_by = if sort == "id" {
+            format!("\"id\" {dir}")
+        } else {
+            format!("{} {dir}, \"id\" {dir}", quote_ident(sort))
+        };
+        format!(
+            "SELECT {} FROM {} ORDER BY {order_by} LIMIT $1 OFFSET $2",
+            self.columns, self.table
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_quotes_and_keeps_everything_else() {
+        assert_eq!(quote_ident("products"), "\"products\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(
+            quote_ident("x\"; DROP TABLE t; --"),
+            "\"x\"\"; DROP TABLE t; --\""
+        );
+    }
+
+    #[test]
+    fn identifiers_postgres_cannot_hold_are_rejected() {
+        assert!(validate_ident("d", "table", "ok name; \"quoted\"").is_ok());
+        for bad in ["", "a\0b", "tab\there", &"x".repeat(64)] {
+            let err = validate_ident("d", "table", bad).expect_err(bad);
+            assert_eq!(err.kind(), forze_core::ErrorKind::Config);
+        }
+        assert!(validate_ident("d", "table", &"x".repeat(63)).is_ok());
+    }
+
+    static FIELDS: [FieldSchema; 2] = [
+        FieldSchema::new("name", FieldKind::Text, false),
+        FieldSchema::new("data", FieldKind::Json, true),
+    ];
+
+    #[test]
+    fn update_sql_sets_compares_and_bumps() {
+        let s = Statements::new(&PostgresDocumentConfig::table("s", "t"), &FIELDS);
+        let fields: Vec<&FieldSchema> = FIELDS.iter().collect();
+        assert_eq!(
+            s.update(&fields),
+            "UPDATE \"s\".\"t\" SET \"name\" = $3, \"data\" = $4, \"rev\" = \"rev\" + 1, \
+             \"last_update_at\" = $5 WHERE \"id\" = $1 AND \"rev\" = $2 AND \
+             (\"name\" IS DISTINCT FROM $3 OR \"data\" IS DISTINCT FROM $4) RETURNING \
+             \"id\", \"rev\", \"created_at\", \"last_update_at\", \"name\", \"data\""
+        );
+    }
+
+    #[test]
+    fn list_orders_by_field_then_id() {
+        let s = Statements::new(&PostgresDocumentConfig::table("s", "t"), &FIELDS);
+        assert!(
+            s.list("name", SortOrder::Desc)
+                .ends_with("ORDER BY \"name\" DESC, \"id\" DESC LIMIT $1 OFFSET $2")
+        );
+        assert!(
+            s.list("id", SortOrder::Asc)
+                .ends_with("ORDER BY \"id\" ASC LIMIT $1 OFFSET $2")
+        );
+    }
+
+    #[test]
+    fn insert_binds_one_array_per_column() {
+        let s = Statements::new(&PostgresDocumentConfig::table("s", "t"), &FIELDS);
+        assert!(s.insert.contains(
+            "UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::text[], \
+             $6::jsonb[])"
+        ));
+        assert!(s.ensure.contains("ON CONFLICT (\"id\") DO NOTHING"));
+    }
+}

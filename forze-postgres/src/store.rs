@@ -1,0 +1,863 @@
+//! The Postgres [`DocumentStore`]: every port operation in SQL on one table.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use forze_core::store::{
+    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, ListQuery, Patch, SortOrder,
+    StoreCx, Updated,
+};
+use forze_core::{Error, ErrorKind, FieldSchema, Result, Row};
+use serde_json::Value;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres};
+use tokio::sync::{MappedMutexGuard, MutexGuard, OnceCell};
+use uuid::Uuid;
+
+use crate::client::PostgresClient;
+use crate::codec::{Column, Param, PgQuery, decode_row, encode};
+use crate::config::PostgresDocumentConfig;
+use crate::error::{UNIQUE_VIOLATION, constraint, from_sqlx, sqlstate, timed_out};
+use crate::schema;
+use crate::sql::{META_COLUMNS, Statements, validate_ident};
+use crate::tx::PostgresTransaction;
+
+/// How many ids a not-found message lists before it says "and N more".
+const MAX_IDS_IN_MESSAGE: usize = 10;
+/// How often `ensure` retries when the row vanishes between its insert and its read.
+const ENSURE_ATTEMPTS: usize = 3;
+
+/// The document backend for one table: registered by
+/// [`PostgresDepsModule::rw_document`](crate::PostgresDepsModule::rw_document), or built directly
+/// to get a store without the runtime.
+///
+/// # Examples
+///
+/// ```no_run
+/// use forze_core::store::{DocumentBackend, DocumentBinding, StoreCx};
+/// use forze_core::{FieldKind, FieldSchema};
+/// use forze_postgres::{PostgresClient, PostgresConfig, PostgresDocumentBackend, PostgresDocumentConfig};
+///
+/// static FIELDS: [FieldSchema; 1] = [FieldSchema::new("name", FieldKind::Text, false)];
+///
+/// # #[allow(dead_code)]
+/// # async fn demo() -> forze_core::Result<()> {
+/// let pg = PostgresClient::connect("postgres://postgres@127.0.0.1/postgres", PostgresConfig::new()).await?;
+/// let backend = PostgresDocumentBackend::new(pg, PostgresDocumentConfig::table("public", "products"));
+/// let store = backend.bind(&DocumentBinding::new("products", &FIELDS))?;
+/// println!("{} products", store.count(&StoreCx::none()).await?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresDocumentBackend {
+    client: PostgresClient,
+    config: PostgresDocumentConfig,
+}
+
+impl PostgresDocumentBackend {
+    /// A backend storing documents in `config`'s table through `client`.
+    pub fn new(client: PostgresClient, config: PostgresDocumentConfig) -> Self {
+        PostgresDocumentBackend { client, config }
+    }
+}
+
+impl DocumentBackend for PostgresDocumentBackend {
+    fn bind(&self, binding: &DocumentBinding) -> Result<Arc<dyn DocumentStore>> {
+        let name = binding.name.as_ref();
+        self.config.validate(name)?;
+        let mut seen = HashSet::new();
+        for field in binding.fields {
+            validate_ident(name, "column", field.name)?;
+            if META_COLUMNS.contains(&field.name) {
+                return Err(Error::config(format!(
+                    "document `{name}`: field `{}` clashes with a metadata column (id, rev, \
+                     created_at, last_update_at)",
+                    field.name
+                )));
+            }
+            if !seen.insert(field.name) {
+                return Err(Error::config(format!(
+                    "document `{name}`: field `{}` is declared twice",
+                    field.name
+                )));
+            }
+        }
+        self.client
+            .record_fields(name, &self.config, binding.fields);
+        Ok(Arc::new(PostgresDocumentStore {
+            client: self.client.clone(),
+            name: name.into(),
+            what: format!("document `{name}`"),
+            sql: Statements::new(&self.config, binding.fields),
+            config: self.config.clone(),
+            fields: binding.fields,
+            checked: OnceCell::new(),
+        }))
+    }
+}
+
+struct PostgresDocumentStore {
+    client: PostgresClient,
+    name: Arc<str>,
+    /// "document `name`", the prefix of every message.
+    what: String,
+    config: PostgresDocumentConfig,
+    fields: &'static [FieldSchema],
+    sql: Statements,
+    checked: OnceCell<()>,
+}
+
+impl fmt::Debug for PostgresDocumentStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresDocumentStore")
+            .field("document", &self.name)
+            .field("table", &self.sql.table)
+            .field("fields", &self.fields.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an operation failed, before mapping, plus what it means for the connection.
+struct OpError {
+    cause: Cause,
+    /// A statement failed inside the caller's transaction: Postgres aborted it.
+    taint: bool,
+    /// The connection may be mid-statement or mid-transaction: do not reuse it.
+    close: bool,
+}
+
+enum Cause {
+    Forze(Error),
+    Sql(sqlx::Error),
+    Timeout(Duration),
+}
+
+impl From<Error> for OpError {
+    fn from(err: Error) -> Self {
+        OpError {
+            cause: Cause::Forze(err),
+            taint: false,
+            close: false,
+        }
+    }
+}
+
+impl OpError {
+    fn sqlstate(&self) -> Option<String> {
+        match &self.cause {
+            Cause::Sql(e) => sqlstate(e),
+            _ => None,
+        }
+    }
+}
+
+type Op<T> = std::result::Result<T, OpError>;
+
+/// Where statements run: a pooled connection (autocommit) or the caller's transaction.
+enum Conn<'a> {
+    Pool(PoolConnection<Postgres>),
+    Tx(
+        MappedMutexGuard<'a, sqlx::Transaction<'static, Postgres>>,
+        &'a PostgresTransaction,
+    ),
+}
+
+impl Conn<'_> {
+    fn pg(&mut self) -> &mut PgConnection {
+        match self {
+            Conn::Pool(c) => c,
+            Conn::Tx(t, _) => t,
+        }
+    }
+
+    fn in_tx(&self) -> bool {
+        matches!(self, Conn::Tx(..))
+    }
+}
+
+/// Run one statement (or commit/rollback) under the client-side time limit.
+async fn run<T>(
+    limit: Option<Duration>,
+    fut: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> Op<T> {
+    let res = match limit {
+        Some(limit) => match tokio::time::timeout(limit, fut).await {
+            Ok(res) => res,
+            Err(_) => {
+                return Err(OpError {
+                    cause: Cause::Timeout(limit),
+                    taint: true,
+                    close: true,
+                });
+            }
+        },
+        None => fut.await,
+    };
+    res.map_err(|e| OpError {
+        cause: Cause::Sql(e),
+        taint: true,
+        close: false,
+    })
+}
+
+/// Begin a transaction on a pooled connection, or a savepoint inside the caller's transaction.
+async fn begin(
+    limit: Option<Duration>,
+    conn: &mut PgConnection,
+) -> Op<sqlx::Transaction<'_, Postgres>> {
+    run(limit, conn.begin()).await
+}
+
+/// Commit `sub` if `res` is Ok, roll it back otherwise. A clean rollback of a savepoint leaves
+/// the caller's transaction usable, so the error no longer taints it.
+async fn finish<T>(
+    limit: Option<Duration>,
+    sub: sqlx::Transaction<'_, Postgres>,
+    res: Op<T>,
+) -> Op<T> {
+    match res {
+        Ok(v) => {
+            run(limit, sub.commit()).await?;
+            Ok(v)
+        }
+        Err(mut e) => {
+            match run(limit, sub.rollback()).await {
+                Ok(()) => {
+                    e.taint = false;
+                    e.close = false;
+                }
+                Err(_) => {
+                    e.taint = true;
+                    e.close = true;
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+fn query(sql: &Arc<str>) -> PgQuery {
+    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
+}
+
+fn list_ids(ids: &[Uuid]) -> String {
+    let mut out: Vec<String> = ids
+        .iter()
+        .take(MAX_IDS_IN_MESSAGE)
+        .map(Uuid::to_string)
+        .collect();
+    if ids.len() > MAX_IDS_IN_MESSAGE {
+        out.push(format!("and {} more", ids.len() - MAX_IDS_IN_MESSAGE));
+    }
+    out.join(", ")
+}
+
+/// A validated, typed patch.
+struct EncodedPatch {
+    id: Uuid,
+    rev: i64,
+    fields: Vec<&'static FieldSchema>,
+    params: Vec<Param>,
+}
+
+impl PostgresDocumentStore {
+    fn map(&self, cause: Cause) -> Error {
+        match cause {
+            Cause::Forze(e) => e,
+            Cause::Sql(e) => from_sqlx(e, &self.what, Some(&self.sql.table)),
+            Cause::Timeout(after) => timed_out(&self.what, after),
+        }
+    }
+
+    /// Apply an operation's side effects on the connection and map its error.
+    fn settle<T>(&self, conn: &mut Conn<'_>, res: Op<T>) -> Result<T> {
+        match res {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                match conn {
+                    Conn::Tx(_, tx) if e.taint || e.close => tx.mark_aborted(),
+                    Conn::Pool(c) if e.close => c.close_on_drop(),
+                    _ => {}
+                }
+                Err(self.map(e.cause))
+            }
+        }
+    }
+
+    fn not_found(&self, id: Uuid) -> Error {
+        Error::new(ErrorKind::NotFound, format!("{} {id} not found", self.what))
+    }
+
+    fn decode(&self, row: &PgRow) -> Result<Row> {
+        decode_row(&self.name, self.fields, row)
+    }
+
+    fn field(&self, name: &str) -> Result<&'static FieldSchema> {
+        let fields: &'static [FieldSchema] = self.fields;
+        fields.iter().find(|f| f.name == name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Validation,
+                format!(
+                    "{}: unknown field `{name}`; expected one of: {}",
+                    self.what,
+                    self.field_names()
+                ),
+            )
+        })
+    }
+
+    fn field_names(&self) -> String {
+        self.fields
+            .iter()
+            .map(|f| f.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Bind metadata and fields of `rows` as one array per column, in the insert's order.
+    fn encode_rows(&self, rows: &[Row]) -> Result<Vec<Column>> {
+        for row in rows {
+            for key in row.fields.keys() {
+                self.field(key)?;
+            }
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut revs = Vec::with_capacity(rows.len());
+        let mut created = Vec::with_capacity(rows.len());
+        let mut updated = Vec::with_capacity(rows.len());
+        let mut columns: Vec<Column> = self
+            .fields
+            .iter()
+            .map(|f| Column::new(f.kind, rows.len()))
+            .collect();
+        for row in rows {
+            ids.push(Some(row.meta.id));
+            revs.push(Some(row.meta.rev));
+            created.push(Some(row.meta.created_at));
+            updated.push(Some(row.meta.last_update_at));
+            for (field, column) in self.fields.iter().zip(columns.iter_mut()) {
+                let param = match row.fields.get(field.name) {
+                    Some(v) => encode(&self.name, field, v)?,
+                    None if field.nullable => encode(&self.name, field, &Value::Null)?,
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Validation,
+                            format!(
+                                "{} {}: field `{}` is missing",
+                                self.what, row.meta.id, field.name
+                            ),
+                        ));
+                    }
+                };
+                column.push(param);
+            }
+        }
+        let mut all = vec![
+            Column::Uuid(ids),
+            Column::BigInt(revs),
+            Column::Timestamp(created),
+            Column::Timestamp(updated),
+        ];
+        all.append(&mut columns);
+        Ok(all)
+    }
+
+    fn encode_patch(&self, patch: &Patch) -> Result<EncodedPatch> {
+        for key in patch.fields.keys() {
+            self.field(key)?;
+        }
+        let mut fields = Vec::with_capacity(patch.fields.len());
+        let mut params = Vec::with_capacity(patch.fields.len());
+        let all: &'static [FieldSchema] = self.fields;
+        for field in all {
+            if let Some(v) = patch.fields.get(field.name) {
+                params.push(encode(&self.name, field, v)?);
+                fields.push(field);
+            }
+        }
+        Ok(EncodedPatch {
+            id: patch.id,
+            rev: patch.rev,
+            fields,
+            params,
+        })
+    }
+
+    /// Run the opt-in schema check once per store.
+    async fn check_schema_once(&self) -> Result<()> {
+        if !self.client.schema_check_enabled() {
+            return Ok(());
+        }
+        self.checked
+            .get_or_try_init(|| {
+                schema::check_table(&self.client, &self.name, &self.config, self.fields)
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The connection for `cx`: its transaction, or a pooled connection.
+    async fn conn<'a>(&self, cx: &'a StoreCx) -> Result<(Conn<'a>, Option<Duration>)> {
+        self.check_schema_once().await?;
+        let (pool, limit, _) = self.client.pool_and_limit()?;
+        let Some(tx) = &cx.tx else {
+            let acquired = match limit {
+                Some(limit) => tokio::time::timeout(limit, pool.acquire())
+                    .await
+                    .map_err(|_| timed_out(&self.what, limit))?,
+                None => pool.acquire().await,
+            };
+            let conn = acquired.map_err(|e| from_sqlx(e, &self.what, Some(&self.sql.table)))?;
+            return Ok((Conn::Pool(conn), limit));
+        };
+        let Some(tx) = tx.as_any().downcast_ref::<PostgresTransaction>() else {
+            return Err(Error::config(format!(
+                "{}: the transaction in StoreCx is not a postgres transaction (begin it with the \
+                 transaction manager registered by PostgresDepsModule::tx)",
+                self.what
+            )));
+        };
+        if tx.client_id() != self.client.id() {
+            return Err(Error::config(format!(
+                "{}: the transaction belongs to a different PostgresClient than the store",
+                self.what
+            )));
+        }
+        let guard = tx.slot.lock().await;
+        let guard = MutexGuard::try_map(guard, Option::as_mut).map_err(|_| tx.finished_error())?;
+        if tx.is_aborted() {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                format!(
+                    "{}: the transaction was aborted by an earlier failed statement; roll it back",
+                    self.what
+                ),
+            ));
+        }
+        Ok((Conn::Tx(guard, tx), limit))
+    }
+
+    async fn fetch_row(
+        &self,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        id: Uuid,
+    ) -> Op<Option<Row>> {
+        let row = run(limit, query(&self.sql.get).bind(id).fetch_optional(c)).await?;
+        Ok(row.map(|r| self.decode(&r)).transpose()?)
+    }
+
+    async fn update_one(
+        &self,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        p: EncodedPatch,
+        now: DateTime<Utc>,
+    ) -> Op<Updated> {
+        if !p.fields.is_empty() {
+            let sql: Arc<str> = self.sql.update(&p.fields).into();
+            let mut q = query(&sql).bind(p.id).bind(p.rev);
+            for param in p.params {
+                q = param.bind(q);
+            }
+            q = q.bind(now);
+            if let Some(row) = run(limit, q.fetch_optional(&mut *c)).await? {
+                return Ok(Updated::new(self.decode(&row)?, true));
+            }
+        }
+        // Nothing updated: missing, stale rev, or nothing to change.
+        match self.fetch_row(limit, c, p.id).await? {
+            None => Err(self.not_found(p.id).into()),
+            Some(row) if row.meta.rev != p.rev => Err(Error::new(
+                ErrorKind::RevisionMismatch,
+                format!(
+                    "{} {}: expected rev {}, stored rev is {}",
+                    self.what, p.id, p.rev, row.meta.rev
+                ),
+            )
+            .into()),
+            Some(row) => Ok(Updated::new(row, false)),
+        }
+    }
+
+    /// After a unique violation on insert: which of `ids` exist already (outside a transaction
+    /// only: inside one, Postgres has aborted it).
+    async fn insert_conflict(
+        &self,
+        conn: &mut Conn<'_>,
+        limit: Option<Duration>,
+        ids: &[Uuid],
+        err: OpError,
+    ) -> OpError {
+        let Cause::Sql(sql_err) = &err.cause else {
+            return err;
+        };
+        let constraint = constraint(sql_err).unwrap_or_default();
+        let existing: Vec<Uuid> = if conn.in_tx() {
+            if ids.len() == 1 && constraint.ends_with("_pkey") {
+                ids.to_vec()
+            } else {
+                Vec::new()
+            }
+        } else {
+            match run(
+                limit,
+                query(&self.sql.get_many)
+                    .bind(ids.to_vec())
+                    .fetch_all(conn.pg()),
+            )
+            .await
+            {
+                Ok(rows) => {
+                    let found: HashSet<Uuid> = rows
+                        .iter()
+                        .filter_map(|r| sqlx::Row::try_get::<Uuid, _>(r, 0).ok())
+                        .collect();
+                    ids.iter()
+                        .copied()
+                        .filter(|id| found.contains(id))
+                        .collect()
+                }
+                Err(_) => Vec::new(),
+            }
+        };
+        if existing.is_empty() {
+            return err;
+        }
+        OpError {
+            cause: Cause::Forze(Error::new(
+                ErrorKind::Conflict,
+                if existing.len() == 1 {
+                    format!("{} {} already exists", self.what, existing[0])
+                } else {
+                    format!("{}: ids already exist: {}", self.what, list_ids(&existing))
+                },
+            )),
+            ..err
+        }
+    }
+    /// One patch: one statement (plus a read if nothing changed). Several: inside a transaction
+    /// (or a savepoint in the caller's), all or nothing.
+    async fn update_op(
+        &self,
+        conn: &mut Conn<'_>,
+        limit: Option<Duration>,
+        mut patches: Vec<EncodedPatch>,
+        now: DateTime<Utc>,
+    ) -> Op<Vec<Updated>> {
+        if patches.len() == 1
+            && let Some(p) = patches.pop()
+        {
+            return Ok(vec![self.update_one(limit, conn.pg(), p, now).await?]);
+        }
+        let mut sub = begin(limit, conn.pg()).await?;
+        let mut out = Vec::with_capacity(patches.len());
+        let mut res = Ok(());
+        for p in patches {
+            match self.update_one(limit, &mut sub, p, now).await {
+                Ok(u) => out.push(u),
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            }
+        }
+        finish(limit, sub, res.map(|()| out)).await
+    }
+
+    /// Delete `ids` (distinct, non-empty) with one statement; missing ids fail the call.
+    async fn delete_in(
+        &self,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        ids: &[Uuid],
+    ) -> Op<()> {
+        let rows = run(
+            limit,
+            query(&self.sql.delete).bind(ids.to_vec()).fetch_all(c),
+        )
+        .await?;
+        let deleted: HashSet<Uuid> = rows
+            .iter()
+            .filter_map(|r| sqlx::Row::try_get::<Uuid, _>(r, 0).ok())
+            .collect();
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .copied()
+            .filter(|id| !deleted.contains(id))
+            .collect();
+        match missing.as_slice() {
+            [] => Ok(()),
+            [one] if ids.len() == 1 => Err(self.not_found(*one).into()),
+            _ => Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{}: {} of {} ids not found, nothing deleted: {}",
+                    self.what,
+                    missing.len(),
+                    ids.len(),
+                    list_ids(&missing)
+                ),
+            )
+            .into()),
+        }
+    }
+
+    /// One id: one statement. Several: inside a transaction (or a savepoint in the caller's),
+    /// rolled back if any id is missing.
+    async fn delete_op(
+        &self,
+        conn: &mut Conn<'_>,
+        limit: Option<Duration>,
+        ids: Vec<Uuid>,
+    ) -> Op<()> {
+        if ids.len() == 1 {
+            return self.delete_in(limit, conn.pg(), &ids).await;
+        }
+        let mut sub = begin(limit, conn.pg()).await?;
+        let res = self.delete_in(limit, &mut sub, &ids).await;
+        finish(limit, sub, res).await
+    }
+}
+
+impl DocumentStore for PostgresDocumentStore {
+    fn insert<'a>(&'a self, cx: &'a StoreCx, rows: Vec<Row>) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.meta.id).collect();
+            let mut seen = HashSet::with_capacity(ids.len());
+            if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("{} {dup} appears twice in one insert", self.what),
+                ));
+            }
+            let columns = self.encode_rows(&rows)?;
+            drop(rows);
+            let (mut conn, limit) = self.conn(cx).await?;
+            let mut q = query(&self.sql.insert);
+            for column in columns {
+                q = column.bind(q);
+            }
+            let res = run(limit, q.fetch_all(conn.pg())).await;
+            let res = match res {
+                Err(e) if e.sqlstate().as_deref() == Some(UNIQUE_VIOLATION) => {
+                    Err(self.insert_conflict(&mut conn, limit, &ids, e).await)
+                }
+                other => other,
+            };
+            let pg_rows = self.settle(&mut conn, res)?;
+            drop(conn);
+            let mut by_id: HashMap<Uuid, Row> = HashMap::with_capacity(pg_rows.len());
+            for r in &pg_rows {
+                let row = self.decode(r)?;
+                by_id.insert(row.meta.id, row);
+            }
+            ids.iter()
+                .map(|id| {
+                    by_id.remove(id).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Internal,
+                            format!("{} {id}: insert returned no row", self.what),
+                        )
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn ensure<'a>(&'a self, cx: &'a StoreCx, row: Row) -> BoxFuture<'a, Result<(Row, bool)>> {
+        Box::pin(async move {
+            let id = row.meta.id;
+            // Validate before taking a connection.
+            let mut columns = Some(self.encode_rows(std::slice::from_ref(&row))?);
+            let (mut conn, limit) = self.conn(cx).await?;
+            let res: Op<(Row, bool)> = async {
+                for _ in 0..ENSURE_ATTEMPTS {
+                    let columns = match columns.take() {
+                        Some(c) => c,
+                        None => self.encode_rows(std::slice::from_ref(&row))?,
+                    };
+                    let mut q = query(&self.sql.ensure);
+                    for column in columns {
+                        q = column.bind(q);
+                    }
+                    if let Some(r) = run(limit, q.fetch_optional(conn.pg())).await? {
+                        return Ok((self.decode(&r)?, true));
+                    }
+                    if let Some(existing) = self.fetch_row(limit, conn.pg(), id).await? {
+                        return Ok((existing, false));
+                    }
+                    // Deleted between the insert and the read: try again.
+                }
+                Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "{} {id}: repeatedly deleted while being ensured, retry",
+                        self.what
+                    ),
+                )
+                .into())
+            }
+            .await;
+            self.settle(&mut conn, res)
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        patches: Vec<Patch>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Updated>>> {
+        Box::pin(async move {
+            if patches.is_empty() {
+                return Ok(Vec::new());
+            }
+            let encoded = patches
+                .iter()
+                .map(|p| self.encode_patch(p))
+                .collect::<Result<Vec<_>>>()?;
+            drop(patches);
+            let (mut conn, limit) = self.conn(cx).await?;
+            let res = self.update_op(&mut conn, limit, encoded, now).await;
+            self.settle(&mut conn, res)
+        })
+    }
+
+    fn touch<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Row>> {
+        Box::pin(async move {
+            let (mut conn, limit) = self.conn(cx).await?;
+            let res = run(
+                limit,
+                query(&self.sql.touch)
+                    .bind(id)
+                    .bind(now)
+                    .fetch_optional(conn.pg()),
+            )
+            .await;
+            match self.settle(&mut conn, res)? {
+                Some(r) => self.decode(&r),
+                None => Err(self.not_found(id)),
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut seen = HashSet::with_capacity(ids.len());
+            let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let (mut conn, limit) = self.conn(cx).await?;
+            let res = self.delete_op(&mut conn, limit, ids).await;
+            self.settle(&mut conn, res)
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        id: Uuid,
+        lock: bool,
+    ) -> BoxFuture<'a, Result<Option<Row>>> {
+        Box::pin(async move {
+            let (mut conn, limit) = self.conn(cx).await?;
+            // A lock outside a transaction would be released at once: plain read.
+            let sql = if lock && conn.in_tx() {
+                &self.sql.get_locked
+            } else {
+                &self.sql.get
+            };
+            let res = run(limit, query(sql).bind(id).fetch_optional(conn.pg())).await;
+            self.settle(&mut conn, res)?
+                .map(|r| self.decode(&r))
+                .transpose()
+        })
+    }
+
+    fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (mut conn, limit) = self.conn(cx).await?;
+            let res = run(
+                limit,
+                query(&self.sql.get_many)
+                    .bind(ids.to_vec())
+                    .fetch_all(conn.pg()),
+            )
+            .await;
+            self.settle(&mut conn, res)?
+                .iter()
+                .map(|r| self.decode(r))
+                .collect()
+        })
+    }
+
+    fn list<'a>(&'a self, cx: &'a StoreCx, q: &'a ListQuery) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            let (sort, order) = match &q.sort {
+                Some((field, order)) => (field.as_ref(), *order),
+                None => ("id", SortOrder::Asc),
+            };
+            if !META_COLUMNS.contains(&sort) && !self.fields.iter().any(|f| f.name == sort) {
+                return Err(Error::new(
+                    ErrorKind::Validation,
+                    format!(
+                        "{}: unknown sort field `{sort}`; expected one of: id, rev, created_at, \
+                         last_update_at{}{}",
+                        self.what,
+                        if self.fields.is_empty() { "" } else { ", " },
+                        self.field_names()
+                    ),
+                ));
+            }
+            let limit_rows = q.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+            let sql: Arc<str> = self.sql.list(sort, order).into();
+            let (mut conn, limit) = self.conn(cx).await?;
+            let res = run(
+                limit,
+                query(&sql)
+                    .bind(limit_rows)
+                    .bind(offset)
+                    .fetch_all(conn.pg()),
+            )
+            .await;
+            self.settle(&mut conn, res)?
+                .iter()
+                .map(|r| self.decode(r))
+                .collect()
+        })
+    }
+
+    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let (mut conn, limit) = self.conn(cx).await?;
+            let res = run(
+                limit,
+                sqlx::query_scalar::<_, i64>(AssertSqlSafe(Arc::clone(&self.sql.count)))
+                    .fetch_one(conn.pg()),
+            )
+            .await;
+            let n = self.settle(&mut conn, res)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}

@@ -1,0 +1,343 @@
+//! [`RedisCache`]: the versioned compare-and-set cache contract on Redis.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use forze_core::cache::{Cache, CacheEntry, CacheFill, Invalidation};
+use forze_core::store::BoxFuture;
+use forze_core::{Error, ErrorKind, Result};
+use redis::{Cmd, Value};
+
+use crate::client::RedisClient;
+use crate::codec::{self, DataKey, Decoded, ValueArg};
+use crate::config::RedisCacheConfig;
+use crate::script::SCRIPTS;
+
+/// A [`Cache`] on Redis: one namespace of a [`RedisClient`].
+///
+/// Implements the versioned compare-and-set contract of [`forze_core::cache`] with server-side
+/// Lua scripts, each loaded once and run with `EVALSHA` (reloaded on `NOSCRIPT`). Round trips:
+///
+/// | operation | Redis traffic |
+/// |---|---|
+/// | `get` | one `GET` |
+/// | `get_many` | one `MGET` (none for an empty batch) |
+/// | `fill`, `fill_many` | one `EVALSHA` for the whole batch |
+/// | `invalidate_many` | one `EVALSHA` for the whole batch |
+/// | `evict` | one `EVALSHA` |
+///
+/// TTLs are sent in milliseconds (`PX`, rounded up to whole milliseconds, at least 1 ms).
+///
+/// # Key layout
+///
+/// `fz:<len>:<namespace>:{<key>}`, with `<len>` the namespace's length in bytes. The length
+/// prefix keeps namespaces apart (`a:b` + `c` is `fz:3:a:b:{c}`, `a` + `b:c` is `fz:1:a:{b:c}`),
+/// every data key of a namespace starts with the fixed prefix `fz:<len>:<namespace>:` (the prefix
+/// push invalidation tracks), and the `{…}` hash tag puts every key of one document in one Redis
+/// Cluster hash slot. Batch operations span several documents, so they run on one server (Redis
+/// Cluster is not supported yet).
+///
+/// # Values
+///
+/// A value is stored as `<payload>v<rev>`, a tombstone as `t<rev>`, where `<rev>` is 16 hex
+/// digits (the rev with its sign bit flipped, so tombstone [`TOMBSTONE_DELETED`] reads
+/// `tffffffffffffffff`). A hit decodes by truncating the reply, without copying the payload.
+///
+/// # Bytes this crate did not write
+///
+/// A key holding anything else (garbage, a value without the trailer, another Redis type) reads
+/// as a **miss** (`get` logs a warning; `MGET` returns nil for other types); the next fill overwrites it, whatever rev it carries. A
+/// well-formed value whose payload the coordinator cannot decode is the coordinator's to
+/// [`evict`](Cache::evict).
+///
+/// [`TOMBSTONE_DELETED`]: forze_core::cache::TOMBSTONE_DELETED
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use forze_core::cache::{Cache, CacheFill};
+/// use forze_redis::{RedisCache, RedisCacheConfig, RedisClient, RedisConfig};
+///
+/// # async fn example() -> forze_core::Result<()> {
+/// let client = RedisClient::new(RedisConfig::default())?;
+/// client.connect("redis://127.0.0.1:6379").await?;
+/// let cache = RedisCache::new(client, RedisCacheConfig::namespace("app:products")?);
+/// let fill = CacheFill::new("42", 1, br#"{"name":"Widget"}"#.to_vec(), Duration::from_secs(300));
+/// assert!(cache.fill(fill).await?);
+/// let entry = cache.get("42").await?.expect("just filled");
+/// assert_eq!(entry.rev, 1);
+/// # Ok(())
+/// # }
+/// # let _ = example;
+/// ```
+#[derive(Clone)]
+pub struct RedisCache {
+    client: RedisClient,
+    namespace: Arc<str>,
+    prefix: Arc<str>,
+}
+
+impl RedisCache {
+    /// A cache of `client` under `config`'s namespace.
+    pub fn new(client: RedisClient, config: RedisCacheConfig) -> Self {
+        let namespace: Arc<str> = config.namespace_str().into();
+        let prefix = codec::key_prefix(&namespace).into();
+        RedisCache {
+            client,
+            namespace,
+            prefix,
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The fixed prefix of every data key of this namespace, `fz:<len>:<namespace>:`.
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn data_key<'a>(&'a self, key: &'a str) -> DataKey<'a> {
+        DataKey {
+            prefix: &self.prefix,
+            key,
+        }
+    }
+
+    fn decode_one(&self, op: &'static str, value: Value) -> Result<Option<CacheEntry>> {
+        match value {
+            Value::Nil => Ok(None),
+            Value::BulkString(bytes) => Ok(match codec::decode(bytes) {
+                Decoded::Value(rev, payload) => Some(CacheEntry::new(rev, payload)),
+                Decoded::Tombstone(_) => None,
+                Decoded::Garbage { len } => {
+                    tracing::warn!(
+                        namespace = %self.namespace,
+                        len,
+                        "redis cache key holds bytes forze did not write; treated as a miss, the next fill repairs it"
+                    );
+                    None
+                }
+            }),
+            other => Err(self.unexpected(op, &other)),
+        }
+    }
+
+    fn unexpected(&self, op: &'static str, value: &Value) -> Error {
+        let shape = match value {
+            Value::Nil => "nil",
+            Value::Int(_) => "an integer",
+            Value::BulkString(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::SimpleString(_) | Value::Okay => "a status",
+            _ => "another type",
+        };
+        Error::new(
+            ErrorKind::Internal,
+            format!(
+                "redis cache `{}`: `{op}` got {shape} where the contract expects something else",
+                self.namespace
+            ),
+        )
+    }
+
+    fn flags(&self, op: &'static str, value: Value, expected: usize) -> Result<Vec<bool>> {
+        let Value::Array(items) = value else {
+            return Err(self.unexpected(op, &value));
+        };
+        if items.len() != expected {
+            return Err(self.unexpected(op, &Value::Array(items)));
+        }
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::Int(flag) => Ok(flag == 1),
+                other => Err(self.unexpected(op, &other)),
+            })
+            .collect()
+    }
+}
+
+impl Cache for RedisCache {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        Box::pin(async move {
+            let mut cmd = Cmd::new();
+            cmd.arg("GET").arg(self.data_key(key));
+            let namespace = &*self.namespace;
+            let value = self
+                .client
+                .run(namespace, "get", |mut conn| async move {
+                    match cmd.query_async::<Value>(&mut conn).await {
+                        // Another Redis type under our key: not ours, a miss; a fill repairs it.
+                        Err(err) if err.code() == Some("WRONGTYPE") => {
+                            tracing::warn!(
+                                namespace,
+                                "redis cache key holds a non-string value; treated as a miss, the next fill repairs it"
+                            );
+                            Ok(Value::Nil)
+                        }
+                        other => other,
+                    }
+                })
+                .await?;
+            self.decode_one("get", value)
+        })
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut cmd = Cmd::with_capacity(keys.len() + 1, keys.len() * (self.prefix.len() + 40));
+            cmd.arg("MGET");
+            for key in keys {
+                cmd.arg(self.data_key(key));
+            }
+            let value = self.client.query(&self.namespace, "get_many", &cmd).await?;
+            let Value::Array(items) = value else {
+                return Err(self.unexpected("get_many", &value));
+            };
+            if items.len() != keys.len() {
+                return Err(self.unexpected("get_many", &Value::Array(items)));
+            }
+            items
+                .into_iter()
+                .map(|item| self.decode_one("get_many", item))
+                .collect()
+        })
+    }
+
+    fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let flags = fill_batch(self, "fill", std::slice::from_ref(&fill)).await?;
+            Ok(flags.first().copied().unwrap_or(false))
+        })
+    }
+
+    fn fill_many(&self, fills: Vec<CacheFill>) -> BoxFuture<'_, Result<Vec<bool>>> {
+        Box::pin(async move {
+            if fills.is_empty() {
+                return Ok(Vec::new());
+            }
+            fill_batch(self, "fill_many", &fills).await
+        })
+    }
+
+    fn invalidate_many<'a>(
+        &'a self,
+        invalidations: &'a [Invalidation],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if invalidations.is_empty() {
+                return Ok(());
+            }
+            let script = &SCRIPTS.invalidate;
+            let n = invalidations.len();
+            let mut cmd = Cmd::with_capacity(3 + 3 * n, n * (self.prefix.len() + 80));
+            cmd.arg("EVALSHA").arg(script.get_hash()).arg(n);
+            for inv in invalidations {
+                cmd.arg(self.data_key(&inv.key));
+            }
+            for inv in invalidations {
+                cmd.arg(&codec::rev_hex(inv.rev)[..])
+                    .arg(codec::ttl_millis(inv.ttl));
+            }
+            self.client
+                .eval(&self.namespace, "invalidate_many", script, &cmd)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn evict<'a>(&'a self, key: &'a str, rev: i64, ttl: Duration) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let script = &SCRIPTS.evict;
+            let mut cmd = Cmd::new();
+            cmd.arg("EVALSHA")
+                .arg(script.get_hash())
+                .arg(1)
+                .arg(self.data_key(key))
+                .arg(&codec::rev_hex(rev)[..])
+                .arg(codec::ttl_millis(ttl));
+            self.client
+                .eval(&self.namespace, "evict", script, &cmd)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// One `EVALSHA` of the fill script for `fills`.
+async fn fill_batch(
+    cache: &RedisCache,
+    op: &'static str,
+    fills: &[CacheFill],
+) -> Result<Vec<bool>> {
+    let script = &SCRIPTS.fill;
+    let n = fills.len();
+    let bytes: usize = fills
+        .iter()
+        .map(|f| f.key.len() + f.payload.len() + cache.prefix.len() + 64)
+        .sum();
+    let mut cmd = Cmd::with_capacity(3 + 4 * n, bytes);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(n);
+    for fill in fills {
+        cmd.arg(cache.data_key(&fill.key));
+    }
+    for fill in fills {
+        cmd.arg(&codec::rev_hex(fill.rev)[..])
+            .arg(ValueArg {
+                payload: &fill.payload,
+                trailer: codec::value_trailer(fill.rev),
+            })
+            .arg(codec::ttl_millis(fill.ttl));
+    }
+    let value = cache
+        .client
+        .eval(&cache.namespace, op, script, &cmd)
+        .await?;
+    cache.flags(op, value, n)
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("namespace", &self.namespace)
+            .field("key_prefix", &self.prefix)
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RedisConfig;
+
+    #[test]
+    fn cache_is_send_sync() {
+        fn assert<T: Send + Sync + 'static>() {}
+        assert::<RedisCache>();
+        assert::<Arc<dyn Cache>>();
+    }
+
+    #[test]
+    fn key_prefix_is_length_prefixed() {
+        let client = RedisClient::new(RedisConfig::default()).expect("valid");
+        let cache = RedisCache::new(
+            client,
+            RedisCacheConfig::namespace("app:products").expect("valid"),
+        );
+        assert_eq!(cache.key_prefix(), "fz:12:app:products:");
+        let shown = format!("{cache:?}");
+        assert!(shown.contains("app:products"), "{shown}");
+    }
+}

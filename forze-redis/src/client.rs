@@ -1,0 +1,590 @@
+//! The connection: a multiplexed, self-reconnecting redis-rs connection behind a lock-light handle.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use forze_core::runtime::{LifecycleHook, LifecycleStep};
+use forze_core::store::BoxFuture;
+use forze_core::{Error, Result};
+use parking_lot::RwLock;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::{TcpSettings, socket2};
+use redis::{AsyncConnectionConfig, Cmd, ErrorKind as RedisKind, ServerErrorKind, Value};
+
+use crate::config::RedisConfig;
+use crate::error::{self, CallSite, Failure};
+
+/// URL schemes [`RedisClient::connect`] accepts.
+const ACCEPTED_URLS: &str = "`redis://[user[:password]@]host[:port][/db]` or \
+                             `unix:///path/to/redis.sock[?db=N&user=U&pass=P]`";
+
+/// Reconnect attempts per reconnect, and their backoff bounds. Calls never wait for them longer
+/// than the response timeout; a call after a failed reconnect starts a new one.
+const RECONNECT_RETRIES: usize = 3;
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// Idle time before the first keepalive probe, the probe interval, and the probes sent.
+const TCP_KEEPALIVE_TIME: Duration = Duration::from_secs(15);
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+/// How long sent data may stay unacknowledged before the kernel drops the connection (Linux).
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A handle to one Redis server, shared by every [`RedisCache`](crate::RedisCache) built on it.
+///
+/// Cheap to clone. It holds one multiplexed connection (all concurrent calls are pipelined on
+/// it) that reconnects by itself after the server went away. A new client is not connected: the
+/// lifecycle step [`redis_lifecycle_step`] connects it at startup (or call
+/// [`connect`](Self::connect)) and drops the connection at shutdown.
+///
+/// Every call is bounded by [`RedisConfig::response_timeout`], including any wait for a
+/// reconnect, and fails with [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable)
+/// when the server is down, paused or slow. Neither errors nor `Debug` output contain the URL's
+/// credentials.
+///
+/// Uses redis-rs (`redis::aio::ConnectionManager`) with RESP2, and needs a Tokio runtime with
+/// the time driver enabled (`#[tokio::main]` enables it). TCP connections use `TCP_NODELAY`,
+/// keepalive probes and (on Linux) `TCP_USER_TIMEOUT`, so a server that vanished without closing
+/// the socket is noticed and the connection replaced. TLS (`rediss://`) and Redis Cluster are
+/// not supported yet.
+///
+/// # Examples
+///
+/// ```no_run
+/// use forze_redis::{RedisClient, RedisConfig};
+///
+/// # async fn example() -> forze_core::Result<()> {
+/// let client = RedisClient::new(RedisConfig::default())?;
+/// client.connect("redis://:secret@127.0.0.1:6379/0").await?;
+/// // ... build caches with `RedisCache::new` or `RedisDepsModule` ...
+/// client.close();
+/// # Ok(())
+/// # }
+/// # let _ = example;
+/// ```
+#[derive(Clone)]
+pub struct RedisClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RedisConfig,
+    state: RwLock<State>,
+}
+
+enum State {
+    Idle,
+    Connected(Live),
+    Closed,
+}
+
+/// A connected client: the connection and the server it goes to.
+#[derive(Clone)]
+pub(crate) struct Live {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) target: Arc<str>,
+}
+
+/// A parsed URL: the redis-rs client and what may be shown of it.
+struct Parsed {
+    client: redis::Client,
+    target: String,
+    user: Option<String>,
+    has_password: bool,
+}
+
+impl RedisClient {
+    /// A client with `config`, not connected yet.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](forze_core::ErrorKind::Config) if a timeout is zero.
+    pub fn new(config: RedisConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(RedisClient {
+            inner: Arc::new(Inner {
+                config,
+                state: RwLock::new(State::Idle),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+
+    /// The server this client is connected to (`host:port` or a socket path), if connected.
+    pub fn target(&self) -> Option<String> {
+        match &*self.inner.state.read() {
+            State::Connected(live) => Some(live.target.to_string()),
+            State::Idle | State::Closed => None,
+        }
+    }
+
+    /// Connect to `dsn`, check the server with `PING` and load the cache scripts.
+    ///
+    /// Accepted URLs: `redis://[user[:password]@]host[:port][/db]` (also `valkey://`) and
+    /// `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`). A client that
+    /// was connected (or closed) before is reconnected to `dsn`.
+    ///
+    /// # Errors
+    ///
+    /// * [`ErrorKind::Config`](forze_core::ErrorKind::Config): the URL does not parse, uses TLS
+    ///   (`rediss://`, not supported), or the server rejected the credentials or scripting.
+    /// * [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable): the server is
+    ///   unreachable or did not answer within the connect timeout.
+    ///
+    /// The messages name the server (`host:port`), never the password.
+    pub async fn connect(&self, dsn: &str) -> Result<()> {
+        let parsed = parse_dsn(dsn)?;
+        let Parsed {
+            client,
+            target,
+            user,
+            has_password,
+        } = parsed;
+        let connect_timeout = self.inner.config.connect_timeout();
+        // Connect + handshake, then one command: each bounded by the connect timeout.
+        let budget = connect_timeout.saturating_mul(2);
+        let fail = |failure| error::connect_error(&target, user.as_deref(), has_password, failure);
+
+        // One direct attempt first, so a wrong password or a dead server is reported at once
+        // instead of after the reconnect backoff of the connection manager.
+        let probe = async {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(connect_timeout))
+                .set_response_timeout(Some(connect_timeout));
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("PING").query_async::<Value>(&mut conn).await
+        };
+        let pong = tokio::time::timeout(budget, probe)
+            .await
+            .map_err(|_| fail(Failure::Timeout(budget)))?
+            .map_err(|err| fail(Failure::Redis(err)))?;
+        if !is_pong(&pong) {
+            return Err(fail(Failure::Reply("`PING` did not return `PONG`")));
+        }
+
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            // Calls are bounded by our own timeout, which also covers waiting for a reconnect.
+            .set_response_timeout(None)
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let mut conn = tokio::time::timeout(
+            budget,
+            ConnectionManager::new_with_config(client, manager_config),
+        )
+        .await
+        .map_err(|_| fail(Failure::Timeout(budget)))?
+        .map_err(|err| fail(Failure::Redis(err)))?;
+
+        for script in crate::script::SCRIPTS.all() {
+            let loaded = tokio::time::timeout(budget, script.load_async(&mut conn))
+                .await
+                .map_err(|_| fail(Failure::Timeout(budget)))?;
+            if let Err(err) = loaded {
+                return Err(
+                    script_load_error(&target, err).unwrap_or_else(|err| fail(Failure::Redis(err)))
+                );
+            }
+        }
+
+        let live = Live {
+            conn,
+            target: target.into(),
+        };
+        let previous = std::mem::replace(&mut *self.inner.state.write(), State::Connected(live));
+        drop(previous);
+        Ok(())
+    }
+
+    /// Drop the connection. Later calls fail with
+    /// [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable) until
+    /// [`connect`](Self::connect) is called again. Calls in flight finish or time out.
+    pub fn close(&self) {
+        let previous = std::mem::replace(&mut *self.inner.state.write(), State::Closed);
+        drop(previous);
+    }
+
+    /// The live connection, or why there is none.
+    fn live(&self) -> std::result::Result<Live, Failure> {
+        match &*self.inner.state.read() {
+            State::Connected(live) => Ok(live.clone()),
+            State::Idle => Err(Failure::NotConnected),
+            State::Closed => Err(Failure::Closed),
+        }
+    }
+
+    /// Send one command, bounded by the response timeout.
+    pub(crate) async fn query(
+        &self,
+        namespace: &str,
+        op: &'static str,
+        cmd: &Cmd,
+    ) -> Result<Value> {
+        self.run(namespace, op, |mut conn| async move {
+            cmd.query_async::<Value>(&mut conn).await
+        })
+        .await
+    }
+
+    /// Run a script with `EVALSHA` (`cmd`), loading it on `NOSCRIPT` and retrying once, all
+    /// within one response timeout.
+    pub(crate) async fn eval(
+        &self,
+        namespace: &str,
+        op: &'static str,
+        script: &redis::Script,
+        cmd: &Cmd,
+    ) -> Result<Value> {
+        self.run(namespace, op, |mut conn| async move {
+            match cmd.query_async::<Value>(&mut conn).await {
+                Err(err) if err.kind() == RedisKind::Server(ServerErrorKind::NoScript) => {
+                    tracing::debug!(op, "redis script missing (NOSCRIPT), loading it again");
+                    script.load_async(&mut conn).await?;
+                    cmd.query_async::<Value>(&mut conn).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// Run `f` on the live connection, bounded by the response timeout, mapping failures.
+    pub(crate) async fn run<'a, F, Fut>(
+        &self,
+        namespace: &str,
+        op: &'static str,
+        f: F,
+    ) -> Result<Value>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<Value>> + 'a,
+    {
+        let live = match self.live() {
+            Ok(live) => live,
+            Err(failure) => {
+                let site = CallSite {
+                    namespace,
+                    op,
+                    target: "redis",
+                };
+                return Err(error::call_error(site, failure));
+            }
+        };
+        let timeout = self.inner.config.response_timeout();
+        let outcome = tokio::time::timeout(timeout, f(live.conn)).await;
+        let failure = match outcome {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => Failure::Redis(err),
+            Err(_) => Failure::Timeout(timeout),
+        };
+        let site = CallSite {
+            namespace,
+            op,
+            target: &live.target,
+        };
+        Err(error::call_error(site, failure))
+    }
+}
+
+impl fmt::Debug for RedisClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (state, target) = match &*self.inner.state.read() {
+            State::Idle => ("not connected", None),
+            State::Connected(live) => ("connected", Some(live.target.clone())),
+            State::Closed => ("closed", None),
+        };
+        f.debug_struct("RedisClient")
+            .field("state", &state)
+            .field("target", &target)
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+fn is_pong(value: &Value) -> bool {
+    match value {
+        Value::SimpleString(s) => s == "PONG",
+        Value::BulkString(b) => b == b"PONG",
+        _ => false,
+    }
+}
+
+/// A clear error when the server refuses scripting (ACL or a managed service); `Err(err)` back
+/// for the generic mapping otherwise.
+fn script_load_error(
+    target: &str,
+    err: redis::RedisError,
+) -> std::result::Result<Error, redis::RedisError> {
+    if err.code() == Some("NOPERM") {
+        return Ok(Error::config(format!(
+            "redis at {target} refused `SCRIPT LOAD`; forze-redis needs `SCRIPT LOAD`, `EVALSHA`, \
+             `GET` and `MGET` on its keys"
+        ))
+        .with_source(err));
+    }
+    Err(err)
+}
+
+/// TCP settings: no Nagle delay (one small request per call), and keepalive probes plus a user
+/// timeout so a peer that vanished without closing the socket (host down, network partition) is
+/// detected and the connection replaced, instead of every call timing out forever.
+fn tcp_settings() -> TcpSettings {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(TCP_KEEPALIVE_TIME)
+        .with_interval(TCP_KEEPALIVE_INTERVAL);
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let keepalive = keepalive.with_retries(TCP_KEEPALIVE_RETRIES);
+    let settings = TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive);
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let settings = settings.set_user_timeout(TCP_USER_TIMEOUT);
+    settings
+}
+
+/// Parse a URL without ever echoing it (it may hold a password).
+fn parse_dsn(dsn: &str) -> Result<Parsed> {
+    let scheme = dsn.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some("redis" | "valkey" | "unix" | "redis+unix" | "valkey+unix") => {}
+        Some("rediss" | "valkeys") => {
+            return Err(Error::config(format!(
+                "redis url uses TLS (`rediss://`), which forze-redis does not support yet; \
+                 expected {ACCEPTED_URLS}"
+            )));
+        }
+        Some(other)
+            if !other.is_empty()
+                && other
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            return Err(Error::config(format!(
+                "unsupported redis url scheme `{other}://`; expected {ACCEPTED_URLS}"
+            )));
+        }
+        _ => {
+            return Err(Error::config(format!(
+                "invalid redis url (not shown, it may contain a password); expected {ACCEPTED_URLS}"
+            )));
+        }
+    }
+    let invalid = |err| {
+        Error::config(format!(
+            "invalid redis url (not shown, it may contain a password); expected {ACCEPTED_URLS}"
+        ))
+        .with_source(err)
+    };
+    let client = redis::Client::open(dsn).map_err(invalid)?;
+    let info = client
+        .get_connection_info()
+        .clone()
+        .set_tcp_settings(tcp_settings());
+    let client = redis::Client::open(info).map_err(invalid)?;
+    let info = client.get_connection_info();
+    let target = info.addr().to_string();
+    let user = info.redis_settings().username().map(str::to_owned);
+    let has_password = info.redis_settings().password().is_some();
+    Ok(Parsed {
+        client,
+        target,
+        user,
+        has_password,
+    })
+}
+
+/// The startup and shutdown step of a [`RedisClient`]: connect to `dsn` (with `PING` and script
+/// loading) at startup, drop the connection at shutdown.
+///
+/// A wrong password fails startup with [`ErrorKind::Config`](forze_core::ErrorKind::Config), an
+/// unreachable server with [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable); both
+/// name the server's `host:port` and never the password.
+///
+/// # Examples
+///
+/// ```no_run
+/// use forze_redis::{redis_lifecycle_step, RedisClient, RedisConfig};
+///
+/// # fn example() -> forze_core::Result<()> {
+/// let client = RedisClient::new(RedisConfig::default())?;
+/// let step = redis_lifecycle_step(client, "redis://127.0.0.1:6379");
+/// assert_eq!(step.name(), "redis");
+/// # Ok(())
+/// # }
+/// # let _ = example;
+/// ```
+pub fn redis_lifecycle_step(client: RedisClient, dsn: impl Into<String>) -> LifecycleStep {
+    LifecycleStep::new("redis", RedisLifecycleHook::new(client, dsn))
+}
+
+/// The [`LifecycleHook`] behind [`redis_lifecycle_step`]: [`RedisClient::connect`] at startup,
+/// [`RedisClient::close`] at shutdown. Its `Debug` output hides the URL's credentials.
+///
+/// # Examples
+///
+/// ```no_run
+/// use forze_core::runtime::LifecycleHook;
+/// use forze_redis::{RedisClient, RedisConfig, RedisLifecycleHook};
+///
+/// # async fn example() -> forze_core::Result<()> {
+/// let client = RedisClient::new(RedisConfig::default())?;
+/// let hook = RedisLifecycleHook::new(client, "redis://127.0.0.1:6379");
+/// hook.startup().await?;
+/// hook.shutdown().await?;
+/// # Ok(())
+/// # }
+/// # let _ = example;
+/// ```
+pub struct RedisLifecycleHook {
+    client: RedisClient,
+    dsn: String,
+}
+
+impl RedisLifecycleHook {
+    /// A hook connecting `client` to `dsn`.
+    pub fn new(client: RedisClient, dsn: impl Into<String>) -> Self {
+        RedisLifecycleHook {
+            client,
+            dsn: dsn.into(),
+        }
+    }
+}
+
+impl LifecycleHook for RedisLifecycleHook {
+    fn startup(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.client.connect(&self.dsn))
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.client.close();
+            Ok(())
+        })
+    }
+}
+
+impl fmt::Debug for RedisLifecycleHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLifecycleHook")
+            .field("client", &self.client)
+            .field("dsn", &redact_dsn(&self.dsn))
+            .finish()
+    }
+}
+
+/// The URL with any `user:password@` replaced by `***@`, and any query string dropped.
+fn redact_dsn(dsn: &str) -> String {
+    let Some((scheme, rest)) = dsn.split_once("://") else {
+        return "<invalid url>".to_owned();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://***@{}{path}", &authority[at + 1..]),
+        None => format!("{scheme}://{authority}{path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forze_core::ErrorKind;
+
+    #[test]
+    fn handles_are_send_sync() {
+        fn assert<T: Send + Sync + Clone + 'static>() {}
+        assert::<RedisClient>();
+    }
+
+    #[test]
+    fn urls_are_checked_without_echoing_them() {
+        let parsed = parse_dsn("redis://app:hunter2@127.0.0.1:6390/2").expect("valid");
+        assert_eq!(parsed.target, "127.0.0.1:6390");
+        assert_eq!(parsed.user.as_deref(), Some("app"));
+        let tcp = parsed.client.get_connection_info().tcp_settings();
+        assert!(tcp.nodelay(), "no Nagle delay");
+        assert!(tcp.keepalive().is_some(), "keepalive probes");
+        #[cfg(target_os = "linux")]
+        assert_eq!(tcp.user_timeout(), Some(TCP_USER_TIMEOUT));
+        let parsed = parse_dsn("unix:///tmp/redis.sock?pass=hunter2").expect("valid");
+        assert_eq!(parsed.target, "/tmp/redis.sock");
+
+        for (dsn, needle) in [
+            ("rediss://:hunter2@example.com:6380", "TLS"),
+            (
+                "http://:hunter2@example.com",
+                "unsupported redis url scheme `http://`",
+            ),
+            ("hunter2", "invalid redis url"),
+            (
+                "redis://:hunter2@127.0.0.1:6379/notadb",
+                "invalid redis url",
+            ),
+            ("redis://:hunter2@127.0.0.1:99999", "invalid redis url"),
+        ] {
+            let err = parse_dsn(dsn).err().expect(dsn);
+            assert_eq!(err.kind(), ErrorKind::Config, "{dsn}");
+            assert!(err.message().contains(needle), "{dsn}: {err}");
+            let everything = format!("{err} {err:?}");
+            assert!(!everything.contains("hunter2"), "{dsn}: {everything}");
+            assert!(
+                err.message().contains("redis://[user[:password]@]host"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction_hides_credentials() {
+        assert_eq!(
+            redact_dsn("redis://app:hunter2@127.0.0.1:6379/0"),
+            "redis://***@127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            redact_dsn("redis://:p@ss@host/1?protocol=3"),
+            "redis://***@host/1"
+        );
+        assert_eq!(
+            redact_dsn("unix:///tmp/s.sock?pass=hunter2"),
+            "unix:///tmp/s.sock"
+        );
+        assert_eq!(redact_dsn("hunter2"), "<invalid url>");
+        let hook = RedisLifecycleHook {
+            client: RedisClient::new(RedisConfig::default()).expect("valid"),
+            dsn: "redis://app:hunter2@127.0.0.1:6379".into(),
+        };
+        let shown = format!("{hook:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("127.0.0.1:6379"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn calls_before_connect_are_wiring_errors() {
+        let client = RedisClient::new(RedisConfig::default()).expect("valid");
+        let err = client
+            .query("ns", "get", &redis::cmd("PING"))
+            .await
+            .expect_err("not connected");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        client.close();
+        let err = client
+            .query("ns", "get", &redis::cmd("PING"))
+            .await
+            .expect_err("closed");
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+    }
+}

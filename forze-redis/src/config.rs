@@ -1,0 +1,218 @@
+//! Client and cache configuration.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use forze_core::{Error, Result};
+
+/// Connection settings of a [`RedisClient`](crate::RedisClient).
+///
+/// The per-call response timeout is small on purpose: the cache coordinator fails open to the
+/// store, so a slow or dead Redis must cost milliseconds, not seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use forze_redis::RedisConfig;
+///
+/// let config = RedisConfig::default()
+///     .with_connect_timeout(Duration::from_secs(2))
+///     .with_response_timeout(Duration::from_millis(50));
+/// assert_eq!(config.response_timeout(), Duration::from_millis(50));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl RedisConfig {
+    /// Default time to open a connection (TCP connect, `AUTH`, `SELECT`): 1 s.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Default bound on one cache call, including waiting for a reconnect: 100 ms.
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(100);
+
+    /// How long opening a connection may take (must be > 0).
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one cache call may take, from the call to the reply, including any wait for a
+    /// reconnect (must be > 0). A call that takes longer fails with
+    /// [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable).
+    #[must_use]
+    pub fn with_response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The per-call response timeout.
+    pub fn response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.connect_timeout.is_zero() {
+            return Err(Error::config(
+                "redis `connect_timeout` must be greater than zero (default 1s)",
+            ));
+        }
+        if self.response_timeout.is_zero() {
+            return Err(Error::config(
+                "redis `response_timeout` must be greater than zero (default 100ms)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: Self::DEFAULT_RESPONSE_TIMEOUT,
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+/// Settings of one Redis-backed cache: its key namespace.
+///
+/// The namespace separates caches sharing one Redis: `app:products` and `app:orders` never see
+/// each other's keys. Accepted: 1 to 256 bytes of any text except whitespace, control characters,
+/// `{` and `}` (those would interfere with the Redis Cluster hash tag). `:` is fine and needs no
+/// escaping: the namespace is length-prefixed in every key (see [`RedisCache`](crate::RedisCache)
+/// for the key layout), so `a:b` + key `c` never aliases `a` + key `b:c`.
+///
+/// # Examples
+///
+/// ```
+/// use forze_redis::RedisCacheConfig;
+///
+/// let config = RedisCacheConfig::namespace("app:products")?;
+/// assert_eq!(config.namespace_str(), "app:products");
+/// assert!(RedisCacheConfig::namespace("").is_err());
+/// # Ok::<(), forze_core::Error>(())
+/// ```
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisCacheConfig {
+    namespace: Arc<str>,
+}
+
+/// The longest accepted namespace, in bytes.
+pub(crate) const MAX_NAMESPACE_LEN: usize = 256;
+
+impl RedisCacheConfig {
+    /// A cache whose keys live under `namespace`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](forze_core::ErrorKind::Config) if the namespace is empty, longer
+    /// than 256 bytes, or contains whitespace, a control character, `{` or `}`.
+    pub fn namespace(namespace: impl Into<String>) -> Result<Self> {
+        let namespace = namespace.into();
+        validate_namespace(&namespace)?;
+        Ok(RedisCacheConfig {
+            namespace: namespace.into(),
+        })
+    }
+
+    /// The namespace.
+    pub fn namespace_str(&self) -> &str {
+        &self.namespace
+    }
+}
+
+impl fmt::Debug for RedisCacheConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCacheConfig")
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+fn validate_namespace(namespace: &str) -> Result<()> {
+    const ACCEPTED: &str = "1 to 256 bytes without whitespace, control characters, `{` or `}`, \
+                            e.g. `app:products`";
+    if namespace.is_empty() {
+        return Err(Error::config(format!(
+            "redis cache namespace is empty; expected {ACCEPTED}"
+        )));
+    }
+    if namespace.len() > MAX_NAMESPACE_LEN {
+        return Err(Error::config(format!(
+            "redis cache namespace is {} bytes long; expected {ACCEPTED}",
+            namespace.len()
+        )));
+    }
+    if let Some(bad) = namespace
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '{' || *c == '}')
+    {
+        return Err(Error::config(format!(
+            "redis cache namespace {namespace:?} contains {bad:?}; expected {ACCEPTED}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forze_core::ErrorKind;
+
+    #[test]
+    fn namespaces_accepted_and_rejected() {
+        for ok in [
+            "app:products",
+            "a",
+            "a:b:c",
+            "tenant/42",
+            "ü",
+            &"x".repeat(256),
+        ] {
+            assert!(RedisCacheConfig::namespace(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a\tb", "a{b", "a}b", "a\u{0}b", &"x".repeat(257)] {
+            let err = RedisCacheConfig::namespace(bad).expect_err(bad);
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.message().contains("e.g. `app:products`"), "{err}");
+        }
+        let err = RedisCacheConfig::namespace("a{b").expect_err("brace");
+        assert!(err.message().contains("'{'"), "{err}");
+    }
+
+    #[test]
+    fn zero_timeouts_are_rejected() {
+        assert!(RedisConfig::default().validate().is_ok());
+        let err = RedisConfig::default()
+            .with_response_timeout(Duration::ZERO)
+            .validate()
+            .expect_err("zero");
+        assert!(err.message().contains("response_timeout"), "{err}");
+        let err = RedisConfig::default()
+            .with_connect_timeout(Duration::ZERO)
+            .validate()
+            .expect_err("zero");
+        assert!(err.message().contains("connect_timeout"), "{err}");
+    }
+}

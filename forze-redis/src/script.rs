@@ -1,0 +1,111 @@
+//! The server-side Lua scripts of the versioned compare-and-set contract.
+//!
+//! Each script is sent once with `SCRIPT LOAD` (at connect, or on the first `NOSCRIPT` reply) and
+//! then invoked with `EVALSHA`. Revs travel as the 16 hex digits of
+//! [`rev_hex`](crate::codec::rev_hex) and are compared as two exact 32-bit halves, because Lua numbers are doubles.
+//! A key that holds something this crate did not write (bytes without a valid trailer, or
+//! another Redis type) counts as absent, so the next fill or invalidation repairs it.
+
+use std::sync::LazyLock;
+
+/// Shared helpers, prepended to every script.
+const PRELUDE: &str = r#"
+local function state(key)
+  local tail = redis.pcall('GETRANGE', key, -17, -1)
+  if type(tail) ~= 'string' or #tail ~= 17 then return nil end
+  local kind = string.sub(tail, 1, 1)
+  local hex = string.sub(tail, 2)
+  if not string.find(hex, '^[0-9a-f]+$') then return nil end
+  if kind == 'v' then return kind, hex end
+  if kind == 't' and redis.call('STRLEN', key) == 17 then return kind, hex end
+  return nil
+end
+local function cmp(a, b)
+  if a == b then return 0 end
+  local ah, bh = tonumber(string.sub(a, 1, 8), 16), tonumber(string.sub(b, 1, 8), 16)
+  if ah ~= bh then
+    if ah < bh then return -1 else return 1 end
+  end
+  local al, bl = tonumber(string.sub(a, 9, 16), 16), tonumber(string.sub(b, 9, 16), 16)
+  if al < bl then return -1 else return 1 end
+end
+"#;
+
+/// `fill`: KEYS = n keys; ARGV = n × (rev hex, value with trailer, ttl ms). Returns n flags.
+///
+/// On nothing: install. On a value at `v`: install iff `rev > v`. On a tombstone at `t`: install
+/// iff `rev >= t`.
+const FILL: &str = r#"
+local out = {}
+for i = 1, #KEYS do
+  local rev, value, px = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  local kind, cur = state(KEYS[i])
+  local ok
+  if kind == nil then
+    ok = true
+  elseif kind == 'v' then
+    ok = cmp(rev, cur) > 0
+  else
+    ok = cmp(rev, cur) >= 0
+  end
+  if ok then
+    redis.call('SET', KEYS[i], value, 'PX', px)
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"#;
+
+/// `invalidate`: KEYS = n keys; ARGV = n × (rev hex, ttl ms). Returns n.
+///
+/// Writes tombstone `max(current rev, rev)`; a tombstone's remaining lifetime never shrinks.
+const INVALIDATE: &str = r#"
+for i = 1, #KEYS do
+  local rev, px = ARGV[2 * i - 1], tonumber(ARGV[2 * i])
+  local kind, cur = state(KEYS[i])
+  if kind ~= nil then
+    if cmp(cur, rev) > 0 then rev = cur end
+    if kind == 't' then
+      local left = redis.call('PTTL', KEYS[i])
+      if left > px then px = left end
+    end
+  end
+  redis.call('SET', KEYS[i], 't' .. rev, 'PX', px)
+end
+return #KEYS
+"#;
+
+/// `evict`: KEYS = 1 key; ARGV = (rev hex, ttl ms). Returns 1 if a value at `rev` became
+/// tombstone `rev`, else 0.
+const EVICT: &str = r#"
+local kind, cur = state(KEYS[1])
+if kind == 'v' and cur == ARGV[1] then
+  redis.call('SET', KEYS[1], 't' .. cur, 'PX', ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// The scripts, hashed once per process.
+#[derive(Debug)]
+pub(crate) struct Scripts {
+    pub(crate) fill: redis::Script,
+    pub(crate) invalidate: redis::Script,
+    pub(crate) evict: redis::Script,
+}
+
+impl Scripts {
+    /// Every script, for loading at connect.
+    pub(crate) fn all(&self) -> [&redis::Script; 3] {
+        [&self.fill, &self.invalidate, &self.evict]
+    }
+}
+
+/// The scripts of this crate.
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    fill: redis::Script::new(&format!("{PRELUDE}{FILL}")),
+    invalidate: redis::Script::new(&format!("{PRELUDE}{INVALIDATE}")),
+    evict: redis::Script::new(&format!("{PRELUDE}{EVICT}")),
+});

@@ -1,0 +1,334 @@
+//! An ephemeral Redis server: `redis-server` on a free loopback port, no persistence.
+//!
+//! Self-contained apart from the tiny process helpers in `process.rs`.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tempfile::TempDir;
+
+use crate::process::{STOP_GRACE, free_port, log_tail, terminate};
+
+/// How long the server gets to answer PING after it was started.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a start is retried when the free port was taken in the meantime.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Extra settings for [`EphemeralRedis::start_with`].
+///
+/// ```
+/// use forze_testkit::RedisOptions;
+///
+/// let opts = RedisOptions::new()
+///     .password("s3cret")
+///     .config_line(r#"rename-command FLUSHALL """#);
+/// # drop(opts);
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// `requirepass`; the URL then carries it.
+    pub password: Option<String>,
+    /// Lines appended to the generated `redis.conf` (for example `rename-command ...`).
+    pub config_lines: Vec<String>,
+    /// The `redis-server` binary (default: `redis-server` from `PATH`, or `FORZE_REDIS_SERVER`).
+    pub binary: Option<PathBuf>,
+}
+
+impl RedisOptions {
+    /// No password, no extra configuration.
+    pub fn new() -> Self {
+        RedisOptions::default()
+    }
+
+    /// Require this password (`requirepass`).
+    #[must_use]
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Append one line to the server's configuration.
+    #[must_use]
+    pub fn config_line(mut self, line: impl Into<String>) -> Self {
+        self.config_lines.push(line.into());
+        self
+    }
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("config_lines", &self.config_lines.len())
+            .field("binary", &self.binary)
+            .finish()
+    }
+}
+
+/// A private Redis server for one test or demo, torn down on drop.
+///
+/// Runs `redis-server --port <free> --bind 127.0.0.1 --save "" --appendonly no --dir <tmp>`
+/// (as a generated config file), returns once it answers `PING`. [`kill`](Self::kill) kills it
+/// (SIGKILL, like a crash) and [`restart`](Self::restart) brings up an empty server on the same
+/// port, for outage tests. Dropping the handle kills it, waits for it, and removes the temp dir.
+///
+/// # Examples
+///
+/// ```no_run
+/// let mut redis = forze_testkit::EphemeralRedis::start()?;
+/// let url = redis.url(); // redis://127.0.0.1:<port>
+/// redis.kill()?;         // calls now fail
+/// redis.restart()?;      // empty again, same port
+/// # drop(url);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct EphemeralRedis {
+    dir: Option<TempDir>,
+    child: Option<Child>,
+    port: u16,
+    options: RedisOptions,
+}
+
+impl EphemeralRedis {
+    /// Start a server with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// If `redis-server` cannot be run or does not answer PING within 30 s (the error carries the
+    /// tail of its log).
+    pub fn start() -> io::Result<Self> {
+        Self::start_with(RedisOptions::new())
+    }
+
+    /// Start a server with a password or extra configuration lines.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with(options: RedisOptions) -> io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("forze-redis-").tempdir()?;
+        let mut redis = EphemeralRedis {
+            dir: Some(dir),
+            child: None,
+            port: 0,
+            options,
+        };
+        let mut last = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port()?;
+            match redis.spawn_and_wait(port) {
+                Ok(()) => return Ok(redis),
+                Err((e, true)) => last = Some(e),
+                Err((e, false)) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("redis could not find a free port")))
+    }
+
+    /// The connection URL: `redis://127.0.0.1:<port>`, or `redis://:<password>@127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        match &self.options.password {
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The TCP port (kept across [`restart`](Self::restart)).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The temp dir holding `redis.conf` and `redis.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().map_or(Path::new(""), TempDir::path)
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Kill the server (SIGKILL, like a crash) and wait for it. The port stays reserved for
+    /// [`restart`](Self::restart) only by convention: nothing else should take it meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// If the process could not be killed or waited for.
+    pub fn kill(&mut self) -> io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child, Signal::SIGKILL, STOP_GRACE)?;
+        }
+        Ok(())
+    }
+
+    /// Start an empty server on the same port (a running one is killed first).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start), or if the port was taken in the meantime.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill()?;
+        self.spawn_and_wait(self.port).map_err(|(e, _)| e)
+    }
+
+    /// Stop the server, wait for it, and remove the temp dir.
+    ///
+    /// # Errors
+    ///
+    /// If the process could not be stopped or the temp dir not removed.
+    pub fn stop(mut self) -> io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child, Signal::SIGTERM, STOP_GRACE)?;
+        }
+        match self.dir.take() {
+            Some(dir) => dir.close(),
+            None => Ok(()),
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir().join("redis.log")
+    }
+
+    fn write_config(&self, port: u16) -> io::Result<PathBuf> {
+        let path = self.dir().join("redis.conf");
+        let mut conf = String::new();
+        conf.push_str(&format!("port {port}\nbind 127.0.0.1\n"));
+        conf.push_str("save \"\"\nappendonly no\ndaemonize no\nprotected-mode yes\n");
+        conf.push_str(&format!("dir \"{}\"\n", self.dir().display()));
+        if let Some(pw) = &self.options.password {
+            conf.push_str(&format!("requirepass \"{}\"\n", pw.replace('"', "\\\"")));
+        }
+        for line in &self.options.config_lines {
+            conf.push_str(line);
+            conf.push('\n');
+        }
+        std::fs::write(&path, conf)?;
+        Ok(path)
+    }
+
+    fn binary(&self) -> PathBuf {
+        if let Some(bin) = &self.options.binary {
+            return bin.clone();
+        }
+        std::env::var_os("FORZE_REDIS_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("redis-server"))
+    }
+
+    /// Spawn on `port` and wait for PING. The flag tells a lost race for the port.
+    fn spawn_and_wait(&mut self, port: u16) -> Result<(), (io::Error, bool)> {
+        let conf = self.write_config(port).map_err(|e| (e, false))?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| (e, false))?;
+        let log_err = log.try_clone().map_err(|e| (e, false))?;
+        let bin = self.binary();
+        let mut child = Command::new(&bin)
+            .arg(&conf)
+            .current_dir(self.dir())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| {
+                let hint = if e.kind() == io::ErrorKind::NotFound {
+                    " (install Redis, for example `apt-get install redis-server`, or set \
+                     FORZE_REDIS_SERVER)"
+                } else {
+                    ""
+                };
+                (
+                    io::Error::new(
+                        e.kind(),
+                        format!("could not run {}: {e}{hint}", bin.display()),
+                    ),
+                    false,
+                )
+            })?;
+        self.port = port;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let tail = log_tail(&self.log_path(), 2000);
+                    let port_taken = tail.contains("Address already in use");
+                    return Err((
+                        io::Error::other(format!(
+                            "redis-server exited with {status} before answering PING; log:\n{tail}"
+                        )),
+                        port_taken,
+                    ));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = terminate(&mut child, Signal::SIGKILL, STOP_GRACE);
+                    return Err((e, false));
+                }
+            }
+            if ping(port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let _ = terminate(&mut child, Signal::SIGKILL, STOP_GRACE);
+                return Err((
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "redis-server did not answer PING within {READY_TIMEOUT:?}; log:\n{}",
+                            log_tail(&self.log_path(), 2000)
+                        ),
+                    ),
+                    false,
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for EphemeralRedis {
+    fn drop(&mut self) {
+        if let Err(e) = self.kill() {
+            eprintln!("forze-testkit: stopping ephemeral redis failed: {e}");
+        }
+    }
+}
+
+/// Whether a Redis server answers on the loopback `port` (`+PONG`, or `-NOAUTH` with a password).
+fn ping(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Ok(n) if n > 0 => {
+            let reply = &buf[..n];
+            reply.starts_with(b"+PONG") || reply.starts_with(b"-NOAUTH")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,8 @@
+//! The derive needs a struct with named fields.
+
+use forze_core::Document;
+
+#[derive(Document)]
+pub struct Product;
+
+fn main() {}
