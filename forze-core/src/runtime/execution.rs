@@ -313,8 +313,14 @@ impl Drop for ShutdownOnDrop {
 /// ```
 /// use forze_core::memory::MemoryDepsModule;
 /// use forze_core::prelude::*;
-/// use forze_core::testing::{ProductCreate, PRODUCT_SPEC};
 /// use forze_core::{DepsRegistry, ExecutionRuntime, LifecyclePlan};
+///
+/// #[derive(forze_core::Document)]
+/// #[document_spec(name = "products", cache(name = "products"))]
+/// pub struct Product {
+///     pub name: String,
+///     pub price: i32,
+/// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// let module = MemoryDepsModule::new().document("products").cache("products").tx("products");
@@ -325,7 +331,7 @@ impl Drop for ShutdownOnDrop {
 /// let ctx = runtime.context();
 /// let docs = ctx.document().command(&PRODUCT_SPEC)?;
 /// let query = ctx.document().query(&PRODUCT_SPEC)?;
-/// let created = docs.create(ProductCreate::new("Widget", 10)).await?;
+/// let created = docs.create(ProductCreate { name: "Widget".into(), price: 10 }).await?;
 /// assert_eq!(query.get(created.id).await?.price, 10); // miss: fills the cache
 /// assert!(ctx.cache(&PRODUCT_SPEC)?.get(&created.id.to_string()).await?.is_some());
 /// # Ok::<(), forze_core::Error>(())
@@ -429,8 +435,11 @@ impl ExecutionContext {
     /// ```
     /// use forze_core::memory::MemoryDepsModule;
     /// use forze_core::prelude::*;
-    /// use forze_core::testing::{ProductCreate, PRODUCT_SPEC};
     /// use forze_core::{DepsRegistry, Error, ErrorKind, ExecutionRuntime, LifecyclePlan};
+    ///
+    /// # #[derive(forze_core::Document)]
+    /// # #[document_spec(name = "products", cache(name = "products"))]
+    /// # pub struct Product { pub name: String, pub price: i32 }
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
     /// let module = MemoryDepsModule::new().document("products").cache("products").tx("products");
@@ -441,7 +450,8 @@ impl ExecutionContext {
     /// let ctx = runtime.context();
     /// let failed: Result<(), Error> = ctx
     ///     .transaction("products", |tx| async move {
-    ///         tx.document().command(&PRODUCT_SPEC)?.create(ProductCreate::new("Widget", 10)).await?;
+    ///         let docs = tx.document().command(&PRODUCT_SPEC)?;
+    ///         docs.create(ProductCreate { name: "Widget".into(), price: 10 }).await?;
     ///         Err(Error::new(ErrorKind::Validation, "changed my mind"))
     ///     })
     ///     .await;
