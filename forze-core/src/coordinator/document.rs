@@ -19,7 +19,7 @@ use crate::singleflight::SingleFlight;
 use crate::spec::CacheSpec;
 use crate::store::{BoxFuture, DocumentStore, StoreCx};
 
-use super::lane::cache_key;
+use super::lane::{KeyBuf, cache_key};
 
 type FlightKey = (Option<Uuid>, Uuid);
 
@@ -103,12 +103,13 @@ pub(crate) struct Cached<D: Document> {
 impl<D: Document> Cached<D> {
     /// A read-through `get`.
     pub(crate) async fn get(self: &Arc<Self>, tenant: Option<Uuid>, id: Uuid) -> Result<D::Read> {
-        let key = cache_key(tenant, id);
+        let key = KeyBuf::new(tenant, id);
+        let key = key.as_str();
         // L1 (issue 6): look up `L1Key::new(tenant, id)` here; a hit returns a clone of the
         // decoded `Arc<D::Read>` with no I/O and no single-flight.
         let mut fill = false;
         if self.lane.reads_enabled().await {
-            match self.lane.call(|| self.lane.cache.get(&key)).await {
+            match self.lane.call(|| self.lane.cache.get(key)).await {
                 Ok(Some(entry)) => match serde_json::from_slice::<D::Read>(&entry.payload) {
                     Ok(read) => {
                         self.lane.counters.hits.inc();
@@ -116,7 +117,7 @@ impl<D: Document> Cached<D> {
                         return Ok(read);
                     }
                     Err(err) => {
-                        self.lane.undecodable(&key, entry.rev, &err).await;
+                        self.lane.undecodable(key, entry.rev, &err).await;
                         fill = true;
                     }
                 },
@@ -128,6 +129,7 @@ impl<D: Document> Cached<D> {
                 Err(_) => {}
             }
         }
+        let key = key.to_owned();
         let this = Arc::clone(self);
         let read = self
             .flights

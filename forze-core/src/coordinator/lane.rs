@@ -329,8 +329,51 @@ impl CacheLane {
 
 /// The cache key of a document: its id, prefixed by the tenant when one is bound.
 pub(crate) fn cache_key(tenant: Option<uuid::Uuid>, id: uuid::Uuid) -> String {
-    match tenant {
-        Some(tenant) => format!("{tenant}:{id}"),
-        None => id.to_string(),
+    KeyBuf::new(tenant, id).as_str().to_owned()
+}
+
+/// A cache key on the stack, so the hit path does not allocate one.
+pub(crate) struct KeyBuf {
+    buf: [u8; 2 * uuid::fmt::Hyphenated::LENGTH + 1],
+    len: usize,
+}
+
+impl KeyBuf {
+    pub(crate) fn new(tenant: Option<uuid::Uuid>, id: uuid::Uuid) -> Self {
+        const L: usize = uuid::fmt::Hyphenated::LENGTH;
+        let mut buf = [0u8; 2 * L + 1];
+        let len = match tenant {
+            Some(tenant) => {
+                tenant.hyphenated().encode_lower(&mut buf[..L]);
+                buf[L] = b':';
+                id.hyphenated().encode_lower(&mut buf[L + 1..]);
+                2 * L + 1
+            }
+            None => {
+                id.hyphenated().encode_lower(&mut buf[..L]);
+                L
+            }
+        };
+        KeyBuf { buf, len }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Hyphenated UUIDs and ':' are ASCII.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn keys_are_the_id_or_tenant_colon_id() {
+        let (t, id) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(cache_key(None, id), id.to_string());
+        assert_eq!(cache_key(Some(t), id), format!("{t}:{id}"));
+        assert_eq!(KeyBuf::new(Some(t), id).as_str(), format!("{t}:{id}"));
     }
 }
