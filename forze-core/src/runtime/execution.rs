@@ -215,7 +215,11 @@ impl ExecutionRuntime {
         Fut: Future<Output = Result<T>>,
     {
         let mut guard = ShutdownOnDrop(Some(self.clone()));
-        self.startup().await?;
+        if let Err(err) = self.startup().await {
+            // A failed startup already shut down the steps it had started.
+            guard.0 = None;
+            return Err(err);
+        }
         let ctx = self.context();
         let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| body(ctx))) {
             Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
