@@ -1,6 +1,7 @@
 //! The `Product` document of the recipes (DESIGN §1): the only caching-related line is the
 //! `cache(...)` of its spec.
 
+// ANCHOR: product
 use forze_core::Document;
 
 /// A product: a name and a price in cents.
@@ -14,3 +15,4 @@ pub struct Product {
     /// The price in cents.
     pub price: i32,
 }
+// ANCHOR_END: product
