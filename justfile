@@ -4,6 +4,10 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
+# The cache_reads recipe: ephemeral Postgres + Redis, the scenario, teardown (examples/recipes/cache_reads)
+run:
+    {{just_executable()}} --justfile examples/recipes/cache_reads/justfile run
+
 # fmt check + clippy, warnings are errors
 lint:
     cargo fmt --all -- --check

@@ -118,12 +118,17 @@ impl Servers {
     }
 }
 
-/// Print `err` with its chain of causes.
+/// Print `err` with its chain of causes (a cause repeating the one before is skipped).
 fn report(err: &forze_core::Error) {
     eprintln!("error: {err}");
+    let mut last = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        if text != last {
+            eprintln!("  caused by: {text}");
+            last = text;
+        }
         source = cause.source();
     }
 }
