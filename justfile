@@ -43,3 +43,7 @@ bench *sections:
 
 # What .ci/run runs
 ci: lint test doc deps-check
+
+# Rewrite the code blocks of docs/recipes/*.md from the example sources they include, then review `git diff`
+docs-sync:
+    FORZE_BLESS_DOCS=1 cargo test -q -p forze-tests --test docs_sync

@@ -28,16 +28,21 @@ use uuid::Uuid;
 
 use crate::product::{PRODUCT_SPEC, Product, ProductCreate, ProductRead, ProductUpdate};
 
-/// The Postgres schema of the recipe's `products` table (created by [`create_products_table`]).
+/// The Postgres schema of the recipe's `products` table, as written in [`build_runtime`]
+/// (the end-to-end tests check that they agree).
 pub const PRODUCTS_SCHEMA: &str = "forze_recipe";
 
-/// The Redis key namespace of the `products` cache.
+/// The Redis key namespace of the `products` cache, as written in [`build_runtime`].
 pub const PRODUCTS_NAMESPACE: &str = "app:products";
 
 // ANCHOR: build_runtime
 /// Postgres stores the products, Redis answers the repeat reads. Both are registered under the
 /// logical name `products`; the lifecycle plan connects them at startup and closes them at
 /// shutdown.
+///
+/// # Errors
+///
+/// `Config` if a name is registered twice or the Redis namespace is invalid.
 pub fn build_runtime(
     pg: PostgresClient,
     redis: RedisClient,
@@ -46,12 +51,15 @@ pub fn build_runtime(
 ) -> Result<ExecutionRuntime> {
     let deps = DepsRegistry::from_modules([
         PostgresDepsModule::new(pg.clone())
-            .rw_document("products", products_table())
+            .rw_document(
+                "products",
+                PostgresDocumentConfig::table("forze_recipe", "products"),
+            )
             .tx("products")
             .boxed(),
         // caches keyed by CacheSpec.name — this is the whole "cache reads" step
         RedisDepsModule::new(redis.clone())
-            .cache("products", RedisCacheConfig::namespace(PRODUCTS_NAMESPACE)?)
+            .cache("products", RedisCacheConfig::namespace("app:products")?)
             .boxed(),
     ]);
     let lifecycle = LifecyclePlan::from_modules([PostgresLifecycleModule::new(pg, pg_dsn).boxed()])
@@ -60,7 +68,8 @@ pub fn build_runtime(
 }
 // ANCHOR_END: build_runtime
 
-/// The table [`build_runtime`] stores products in: `forze_recipe.products`.
+/// The table [`build_runtime`] stores products in: `forze_recipe.products`
+/// ([`PRODUCTS_SCHEMA`]).
 pub fn products_table() -> PostgresDocumentConfig {
     PostgresDocumentConfig::table(PRODUCTS_SCHEMA, "products")
 }
