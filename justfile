@@ -37,7 +37,7 @@ deps-check:
     fi
     echo "forze-core names neither sqlx nor redis"
 
-# L1 policy simulation and per-access costs; writes target/forze-bench/report.json and docs/l1-hit-ratio.png
+# Sections: l1 (policy simulation, per-access costs), latency (ephemeral Postgres + Redis); writes target/forze-bench/report.json and docs/l1-hit-ratio.png
 bench *sections:
     cargo run --release -p forze-bench -- {{sections}}
 

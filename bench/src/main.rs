@@ -7,10 +7,13 @@
 //! forze-bench -- l1`.
 //!
 //! Sections:
+//! * `latency`: p50/p99 of a raw Redis `GET`, a forze L2-hit `get`, a direct Postgres primary-key
+//!   read and the forze miss path, interleaved, on ephemeral (or `FORZE_TEST_*_URL`) servers.
 //! * `l1`: hit ratios of the L1 stores (LRU, W-TinyLFU, and moka for comparison) on fixed-seed
 //!   workloads, their per-access cost, and `docs/l1-hit-ratio.png`.
 
 mod l1;
+mod latency;
 mod plot;
 mod report;
 mod rng;
@@ -30,7 +33,7 @@ pub(crate) struct Context {
 type SectionFn = fn(&Context, &mut Report) -> Result<(), String>;
 
 /// Every section, in the order they run.
-const SECTIONS: &[(&str, SectionFn)] = &[("l1", l1::run)];
+const SECTIONS: &[(&str, SectionFn)] = &[("l1", l1::run), ("latency", latency::run)];
 
 fn main() -> ExitCode {
     let wanted: Vec<String> = std::env::args().skip(1).collect();

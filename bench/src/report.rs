@@ -41,6 +41,22 @@ impl Report {
         self.root.insert(name.to_owned(), value);
     }
 
+    /// Set (or replace) the given members of the top-level object `name`, keeping its other
+    /// members (sections sharing one object, such as `latency`, each write their own keys). A
+    /// value under `name` that is not an object is replaced.
+    pub(crate) fn merge(&mut self, name: &str, members: Map<String, Value>) {
+        let entry = self
+            .root
+            .entry(name.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = entry {
+            map.extend(members);
+        }
+    }
+
     /// Write the merged report, creating its directory.
     pub(crate) fn write(&self) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
@@ -109,6 +125,29 @@ mod tests {
             "own keys replaced"
         );
         assert!(value["machine"]["cores"].as_u64().is_some_and(|c| c >= 1));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn merge_keeps_the_other_members_of_a_section() {
+        let dir = std::env::temp_dir().join(format!("forze-bench-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("report.json");
+        std::fs::write(
+            &path,
+            r#"{"latency": {"l1_hit_get": {"p50_us": 0.1}, "l2_hit_get": {"p50_us": 99}}, "scalar": 1}"#,
+        )
+        .expect("seed report");
+        let mut report = Report::open(&path);
+        let mut members = Map::new();
+        members.insert("l2_hit_get".into(), json!({"p50_us": 50}));
+        report.merge("latency", members.clone());
+        report.merge("scalar", members);
+        assert_eq!(
+            report.root["latency"],
+            json!({"l1_hit_get": {"p50_us": 0.1}, "l2_hit_get": {"p50_us": 50}})
+        );
+        assert_eq!(report.root["scalar"], json!({"l2_hit_get": {"p50_us": 50}}));
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
