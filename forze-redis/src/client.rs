@@ -48,11 +48,11 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// credentials.
 ///
 /// Uses redis-rs (`redis::aio::ConnectionManager`) with RESP2 for data calls (push invalidation
-/// has its own RESP3 connection, see [`RedisCacheConfig::invalidation_push`](crate::RedisCacheConfig::invalidation_push)),
-/// and needs a Tokio runtime with
-/// the time driver enabled (`#[tokio::main]` enables it). TCP connections use `TCP_NODELAY`,
-/// keepalive probes and (on Linux) `TCP_USER_TIMEOUT`, so a server that vanished without closing
-/// the socket is noticed and the connection replaced. TLS (`rediss://`) and Redis Cluster are
+/// has its own RESP3 connection, see
+/// [`RedisCacheConfig::invalidation_push`](crate::RedisCacheConfig::invalidation_push)), and
+/// needs a Tokio runtime with the time driver enabled (`#[tokio::main]` enables it). TCP
+/// connections use `TCP_NODELAY`, keepalive probes and (on Linux) `TCP_USER_TIMEOUT`, so a
+/// server that vanished without closing the socket is noticed and the connection replaced. TLS (`rediss://`) and Redis Cluster are
 /// not supported yet.
 ///
 /// # Examples

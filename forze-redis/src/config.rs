@@ -146,8 +146,9 @@ impl RedisCacheConfig {
     /// Push invalidations of this namespace to the process's L1s (Redis client-side caching,
     /// Redis 6+; default off).
     ///
-    /// With push on, [`Cache::subscribe_invalidations`](forze_core::cache::Cache::subscribe_invalidations)
-    /// of a [`RedisCache`](crate::RedisCache) registers the namespace's data-key prefix with its
+    /// With push on,
+    /// [`Cache::subscribe_invalidations`](forze_core::cache::Cache::subscribe_invalidations) of a
+    /// [`RedisCache`](crate::RedisCache) registers the namespace's data-key prefix with its
     /// client's tracking connection (`CLIENT TRACKING ON BCAST PREFIX fz:<len>:<namespace>:`), so
     /// a write by any replica drops the entry from every other replica's L1 about one round trip
     /// later, instead of when the L1 TTL runs out. On a disconnect or a flush every L1 is reset,

@@ -1,5 +1,5 @@
-//! Push invalidation: Redis client-side-caching broadcasts turned into [`InvalidationSink`]
-//! calls.
+//! Push invalidation: Redis client-side-caching broadcasts turned into
+//! [`InvalidationSink`](forze_core::cache::InvalidationSink) calls.
 //!
 //! The user-facing contract is in the crate docs (README, "Push invalidation"). Here:
 //!
@@ -70,14 +70,16 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 pub struct PushStats {
     /// Invalidation pushes received (a push may name several keys, or none for a flush).
     pub pushes: u64,
-    /// [`InvalidationSink::invalidated`] calls made (one per key and sink).
+    /// [`InvalidationSink::invalidated`](forze_core::cache::InvalidationSink::invalidated)
+    /// calls made (one per key and sink).
     pub keys_delivered: u64,
     /// Pushed keys no sink wanted (outside the key layout, or of a namespace nobody subscribes
     /// to any more).
     pub keys_ignored: u64,
     /// Flush pushes received (`FLUSHDB`, `FLUSHALL`).
     pub flushes: u64,
-    /// [`InvalidationSink::reset`] calls made (one per sink and occasion).
+    /// [`InvalidationSink::reset`](forze_core::cache::InvalidationSink::reset) calls made (one
+    /// per sink and occasion).
     pub resets: u64,
     /// Times the stream was re-established after it had been lost.
     pub reconnects: u64,
