@@ -149,7 +149,7 @@ impl RedisClient {
     /// When a cache of this client has
     /// [`invalidation_push`](crate::RedisCacheConfig::invalidation_push) on, connecting also
     /// (re)starts push invalidation, or probes whether the server accepts it (one extra short
-    /// connection, bounded by the connect timeout; a refusal is logged, never an error).
+    /// connection, bounded by twice the connect timeout; a refusal is logged, never an error).
     pub async fn connect(&self, dsn: &str) -> Result<()> {
         let parsed = parse_dsn(dsn)?;
         let Parsed {

@@ -199,7 +199,9 @@ struct State {
     routes: Arc<Routes>,
     /// Set while the client is connected.
     target: Option<Target>,
-    task: Option<JoinHandle<()>>,
+    /// The running supervisor, with its sequence number.
+    task: Option<(u64, JoinHandle<()>)>,
+    task_seq: u64,
     status: Status,
     /// Some namespace of this client has push on (probe at connect).
     wanted: bool,
@@ -228,6 +230,7 @@ impl Hub {
                 routes: Arc::new(Routes::default()),
                 target: None,
                 task: None,
+                task_seq: 0,
                 status: Status::Unknown,
                 wanted: false,
                 generation: 0,
@@ -278,7 +281,10 @@ impl Hub {
         state.next_id += 1;
         state.subs.insert(id, Subscriber { prefix, sink });
         state.routes = Arc::new(Routes::build(&state.subs));
-        let running = state.task.as_ref().is_some_and(|task| !task.is_finished());
+        let running = state
+            .task
+            .as_ref()
+            .is_some_and(|(_, task)| !task.is_finished());
         if running {
             self.wake.notify_one();
         } else {
@@ -297,8 +303,12 @@ impl Hub {
             return; // `on_connect` starts it
         };
         let generation = state.generation;
-        let runtime = target.runtime.clone();
-        state.task = Some(runtime.spawn(supervise(Arc::clone(self), target, generation)));
+        state.task_seq += 1;
+        let seq = state.task_seq;
+        // The caller's runtime if there is one (the one the client connected on may be gone).
+        let runtime = Handle::try_current().unwrap_or_else(|_| target.runtime.clone());
+        let task = runtime.spawn(supervise(Arc::clone(self), target, generation, seq));
+        state.task = Some((seq, task));
     }
 
     fn unsubscribe(&self, id: u64) {
@@ -308,7 +318,7 @@ impl Hub {
         }
         state.routes = Arc::new(Routes::build(&state.subs));
         if state.subs.is_empty()
-            && let Some(task) = state.task.take()
+            && let Some((_, task)) = state.task.take()
         {
             // Dropping the task drops its connection, which turns tracking off server-side.
             task.abort();
@@ -324,7 +334,7 @@ impl Hub {
             let mut state = self.state.lock();
             state.generation += 1;
             let had_task = match state.task.take() {
-                Some(task) => {
+                Some((_, task)) => {
                     task.abort();
                     true
                 }
@@ -348,7 +358,11 @@ impl Hub {
         };
         self.reset(&sinks, "the redis client reconnected");
         if let Some(generation) = probe {
-            match probe_server(&target, self.timeout).await {
+            let budget = self.timeout.saturating_mul(2);
+            let probed = tokio::time::timeout(budget, probe_server(&target, self.timeout))
+                .await
+                .unwrap_or_else(|_| Err(Open::Failed(timed_out())));
+            match probed {
                 Ok(()) => {
                     tracing::debug!(target = %target.name, "redis accepts push invalidation");
                 }
@@ -369,7 +383,7 @@ impl Hub {
             state.generation += 1;
             state.target = None;
             state.status = Status::Unknown;
-            if let Some(task) = state.task.take() {
+            if let Some((_, task)) = state.task.take() {
                 task.abort();
             }
             self.counters.stream_up.store(false, Ordering::Relaxed);
@@ -501,10 +515,15 @@ impl Hub {
         self.state.lock().generation == generation
     }
 
-    /// The supervisor ends by itself (nobody subscribed, or refused).
-    fn finished(&self, generation: u64) {
+    /// The supervisor `seq` ends by itself (nobody subscribed, or refused).
+    fn finished(&self, seq: u64) {
         let mut state = self.state.lock();
-        if state.generation == generation {
+        // A newer supervisor may have been started after this one was aborted.
+        if state
+            .task
+            .as_ref()
+            .is_some_and(|(current, _)| *current == seq)
+        {
             state.task = None;
             self.counters.stream_up.store(false, Ordering::Relaxed);
         }
@@ -564,7 +583,7 @@ enum End {
 }
 
 /// The supervisor: keeps a tracking stream up while anybody is subscribed.
-async fn supervise(hub: Arc<Hub>, target: Target, generation: u64) {
+async fn supervise(hub: Arc<Hub>, target: Target, generation: u64, seq: u64) {
     let mut failures: u32 = 0;
     let mut ever_armed = false;
     loop {
@@ -573,11 +592,11 @@ async fn supervise(hub: Arc<Hub>, target: Target, generation: u64) {
         }
         match session(&hub, &target, &mut ever_armed).await {
             End::Idle => {
-                hub.finished(generation);
+                hub.finished(seq);
                 return;
             }
             End::Refused(err) => {
-                hub.finished(generation);
+                hub.finished(seq);
                 hub.refused(generation, &target, &err);
                 return;
             }

@@ -489,6 +489,34 @@ async fn dropping_the_last_subscription_stops_the_supervisor() {
     a.close();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churning_subscriptions_leave_one_supervisor() {
+    let server = PrivateRedis::start();
+    let url = server.url();
+    let b = connect(&url).await;
+    let cache = push_cache(&b, "app:churn");
+    for _ in 0..50 {
+        let sub = cache
+            .subscribe_invalidations(Recorder::new("churn"))
+            .expect("subscribe");
+        tokio::task::yield_now().await;
+        drop(sub);
+    }
+    let sink = Recorder::new("kept");
+    let _sub = sink.subscribe_armed(&cache).await;
+    wait_tracking(&url, "exactly one tracking connection", |l| l.len() == 1).await;
+
+    let a = connect(&url).await;
+    let a_cache = push_cache(&a, "app:churn");
+    a_cache.fill(fill("k", 1)).await.expect("fill");
+    a_cache.fill(fill("sentinel", 1)).await.expect("fill");
+    sink.wait_key("sentinel").await;
+    assert_eq!(sink.keys(), ["k", "sentinel"], "each key delivered once");
+    assert_eq!(b.push_stats().subscriptions, 1);
+    a.close();
+    b.close();
+}
+
 /// Counts `warn` events and keeps their text (a minimal `tracing` subscriber).
 mod capture {
     use std::sync::{Arc, Mutex};
