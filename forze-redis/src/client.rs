@@ -222,7 +222,7 @@ impl RedisClient {
                 self.inner.push.on_connect(tracking).await;
             }
             Err(_) => tracing::warn!(
-                target = %target,
+                server = %target,
                 "redis client connected outside a Tokio runtime; push invalidation is off"
             ),
         }

@@ -364,11 +364,11 @@ impl Hub {
                 .unwrap_or_else(|_| Err(Open::Failed(timed_out())));
             match probed {
                 Ok(()) => {
-                    tracing::debug!(target = %target.name, "redis accepts push invalidation");
+                    tracing::debug!(server = %target.name, "redis accepts push invalidation");
                 }
                 Err(Open::Refused(err)) => self.refused(generation, &target, &err),
                 Err(Open::Failed(err)) => tracing::debug!(
-                    target = %target.name,
+                    server = %target.name,
                     error = %describe(&err),
                     "could not probe redis for push invalidation; the first subscription will tell"
                 ),
@@ -406,7 +406,7 @@ impl Hub {
         bump(&self.counters.refusals, 1);
         if !self.refusal_logged.swap(true, Ordering::Relaxed) {
             tracing::warn!(
-                target = %target.name,
+                server = %target.name,
                 error = %describe(err),
                 "redis refused push invalidation (`HELLO 3` or `CLIENT TRACKING`); L1 caches on \
                  this client stay TTL-only (needs Redis 6+ with RESP3 and the `client|tracking` \
@@ -414,7 +414,7 @@ impl Hub {
             );
         } else {
             tracing::debug!(
-                target = %target.name,
+                server = %target.name,
                 error = %describe(err),
                 "redis refused push invalidation again"
             );
@@ -605,20 +605,20 @@ async fn supervise(hub: Arc<Hub>, target: Target, generation: u64, seq: u64) {
                 if armed {
                     failures = 0;
                     tracing::warn!(
-                        target = %target.name,
+                        server = %target.name,
                         error = %describe(&error),
                         "push-invalidation stream lost; L1 caches reset, reconnecting"
                     );
                     hub.reset(&hub.all_sinks(), "the push-invalidation stream was lost");
                 } else if failures == 0 {
                     tracing::warn!(
-                        target = %target.name,
+                        server = %target.name,
                         error = %describe(&error),
                         "cannot open the push-invalidation stream; retrying with backoff"
                     );
                 } else {
                     tracing::debug!(
-                        target = %target.name,
+                        server = %target.name,
                         error = %describe(&error),
                         attempt = failures + 1,
                         "push-invalidation stream still down"
@@ -662,9 +662,9 @@ async fn session(hub: &Hub, target: &Target, ever_armed: &mut bool) -> End {
     hub.counters.stream_up.store(true, Ordering::Relaxed);
     if std::mem::replace(ever_armed, true) {
         bump(&hub.counters.reconnects, 1);
-        tracing::info!(target = %target.name, "push-invalidation stream re-armed");
+        tracing::info!(server = %target.name, "push-invalidation stream re-armed");
     } else {
-        tracing::debug!(target = %target.name, "push-invalidation stream armed");
+        tracing::debug!(server = %target.name, "push-invalidation stream armed");
     }
 
     let mut health = tokio::time::interval(HEALTH_INTERVAL);
