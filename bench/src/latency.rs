@@ -1,10 +1,14 @@
 //! The `latency` section: what a read costs, in one run on one machine, against real servers.
 //!
-//! Four operations on the same document, measured interleaved (one sample of each per round, the
-//! order rotating every round) so that machine noise spreads over all of them alike:
+//! Five operations on the same document, measured interleaved — one sample of each per round, the
+//! rounds cycling through all 120 orders, so every operation runs equally often after every other
+//! (the after-effects of a miss, say, are not pinned on one of them) and machine noise spreads
+//! over all of them alike:
 //!
 //! * `raw_redis_get`: a redis-rs `GET` of the very key (and payload) forze caches the document
 //!   under, on a `ConnectionManager` like the one `RedisClient` uses — the floor;
+//! * `redis_cache_get`: `RedisCache::get` of that key, the Redis backend alone (its per-call
+//!   timeout, the trailer check) — splits the hit's overhead between backend and coordinator;
 //! * `l2_hit_get`: `DocumentQuery::get` through the runtime, answered by Redis (a cached spec
 //!   without L1): breaker, time budget, one `GET`, trailer check, JSON decode into the read model;
 //! * `pg_pk_read`: a direct sqlx primary-key `SELECT` of the same row (the forze client's pool);
@@ -15,8 +19,8 @@
 //! namespace are used and removed afterwards), otherwise ephemeral ones from forze-testkit.
 //! `FORZE_BENCH_LATENCY_SAMPLES` sets the samples per operation (default 10 000).
 //!
-//! Report keys: `latency.{raw_redis_get, l2_hit_get, pg_pk_read, miss_get}` as `{p50_us, p99_us,
-//! p999_us, mean_us, samples}`, `latency.l2_hit_over_raw` (the p50 and p99 ratios, target ≤ 1.3),
+//! Report keys: `latency.{raw_redis_get, redis_cache_get, l2_hit_get, pg_pk_read, miss_get}` as
+//! `{p50_us, p99_us, p999_us, mean_us, samples}`, `latency.l2_hit_over_raw` (the p50 and p99 ratios, target ≤ 1.3),
 //! `latency.payload_bytes`, and `machine.runtime` — merged, so other sections' keys under
 //! `latency` and `machine` are kept.
 
@@ -55,11 +59,20 @@ const WARMUP_ROUNDS: usize = 500;
 const DESCRIPTION_BYTES: usize = 320;
 const RUNTIME_FLAVOR: &str = "tokio current_thread";
 
-const OPS: [Op; 4] = [Op::RawGet, Op::HitGet, Op::PkRead, Op::MissGet];
+/// The operations measured.
+const N: usize = 5;
+const OPS: [Op; N] = [
+    Op::RawGet,
+    Op::CacheGet,
+    Op::HitGet,
+    Op::PkRead,
+    Op::MissGet,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     RawGet,
+    CacheGet,
     HitGet,
     PkRead,
     MissGet,
@@ -69,6 +82,7 @@ impl Op {
     fn key(self) -> &'static str {
         match self {
             Op::RawGet => "raw_redis_get",
+            Op::CacheGet => "redis_cache_get",
             Op::HitGet => "l2_hit_get",
             Op::PkRead => "pg_pk_read",
             Op::MissGet => "miss_get",
@@ -78,11 +92,30 @@ impl Op {
     fn index(self) -> usize {
         match self {
             Op::RawGet => 0,
-            Op::HitGet => 1,
-            Op::PkRead => 2,
-            Op::MissGet => 3,
+            Op::CacheGet => 1,
+            Op::HitGet => 2,
+            Op::PkRead => 3,
+            Op::MissGet => 4,
         }
     }
+}
+
+/// Every order of the operations (5! = 120), one per round in turn.
+fn orders() -> Vec<[Op; N]> {
+    fn permute(ops: &mut [Op; N], k: usize, out: &mut Vec<[Op; N]>) {
+        if k == N {
+            out.push(*ops);
+            return;
+        }
+        for i in k..N {
+            ops.swap(k, i);
+            permute(ops, k + 1, out);
+            ops.swap(k, i);
+        }
+    }
+    let mut out = Vec::with_capacity(120);
+    permute(&mut OPS.clone(), 0, &mut out);
+    out
 }
 
 /// Percentiles of one operation, in microseconds.
@@ -218,7 +251,7 @@ fn load_average() -> Option<f64> {
 }
 
 struct Measured {
-    summaries: [Summary; 4],
+    summaries: [Summary; N],
     payload_bytes: usize,
 }
 
@@ -390,6 +423,19 @@ async fn measure_on(setup: &Setup, samples: usize) -> Result<(Measured, Uuid), S
                     }
                     took
                 }
+                Op::CacheGet => {
+                    let start = Instant::now();
+                    let entry = cache
+                        .cache()
+                        .get(&cache_key)
+                        .await
+                        .map_err(|e| format!("RedisCache::get: {e}"))?;
+                    let took = start.elapsed();
+                    if entry.is_none() {
+                        return Err("RedisCache::get missed; expected the cached value".to_owned());
+                    }
+                    took
+                }
                 Op::HitGet => {
                     let start = Instant::now();
                     let read = query.get(id).await.map_err(|e| format!("hit get: {e}"))?;
@@ -432,17 +478,17 @@ async fn measure_on(setup: &Setup, samples: usize) -> Result<(Measured, Uuid), S
         }};
     }
 
+    let orders = orders();
     // Warm up every path (connections, prepared statements, allocator), then measure.
     for round in 0..WARMUP_ROUNDS {
-        for k in 0..OPS.len() {
-            let _ = sample!(OPS[(round + k) % OPS.len()]);
+        for op in orders[round % orders.len()] {
+            let _ = sample!(op);
         }
     }
     let before = cache.stats();
-    let mut times: [Vec<Duration>; 4] = std::array::from_fn(|_| Vec::with_capacity(samples));
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(samples));
     for round in 0..samples {
-        for k in 0..OPS.len() {
-            let op = OPS[(round + k) % OPS.len()];
+        for op in orders[round % orders.len()] {
             let took = sample!(op);
             times[op.index()].push(took);
         }
@@ -529,6 +575,13 @@ fn print_and_report(m: &Measured, report: &mut Report) {
             "target": TARGET_RATIO,
         }),
     );
+    let cache_get = m.summaries[Op::CacheGet.index()];
+    println!(
+        "p50 overhead over the raw GET: {:+.1} µs in the Redis backend (redis_cache_get), \
+         {:+.1} µs in the coordinator (breaker, time budget, JSON decode)",
+        cache_get.p50 - raw.p50,
+        hit.p50 - cache_get.p50
+    );
     latency.insert("payload_bytes".to_owned(), json!(m.payload_bytes));
     report.merge("latency", latency);
     let mut machine = Map::new();
@@ -552,13 +605,35 @@ mod tests {
     }
 
     #[test]
-    fn the_rotation_gives_every_operation_every_position() {
-        let mut seen = [[0usize; 4]; 4];
-        for round in 0..8 {
-            for k in 0..OPS.len() {
-                seen[OPS[(round + k) % OPS.len()].index()][k] += 1;
+    fn every_operation_follows_every_other_equally_often() {
+        let orders = orders();
+        assert_eq!(orders.len(), 120);
+        // The sequence the measuring loop runs: the orders one after another, cyclically.
+        let sequence: Vec<Op> = orders.iter().flatten().copied().collect();
+        let mut follows = [[0usize; N]; N];
+        for i in 0..sequence.len() {
+            let prev = sequence[(i + sequence.len() - 1) % sequence.len()];
+            follows[sequence[i].index()][prev.index()] += 1;
+        }
+        for op in OPS {
+            let row = follows[op.index()];
+            let others: Vec<usize> = OPS
+                .iter()
+                .filter(|o| **o != op)
+                .map(|o| row[o.index()])
+                .collect();
+            let (min, max) = (others.iter().min().unwrap(), others.iter().max().unwrap());
+            assert!(max - min <= 2, "{op:?} follows others unevenly: {row:?}");
+        }
+        let mut positions = [[0usize; N]; N];
+        for order in &orders {
+            for (k, op) in order.iter().enumerate() {
+                positions[op.index()][k] += 1;
             }
         }
-        assert!(seen.iter().flatten().all(|&n| n == 2), "{seen:?}");
+        assert!(
+            positions.iter().flatten().all(|&n| n == 24),
+            "{positions:?}"
+        );
     }
 }
