@@ -40,11 +40,20 @@ enum Slot {
 struct Entry {
     slot: Slot,
     expires_at: Instant,
+    /// The idle deadline of a value filled with a sliding window.
+    idle_until: Option<Instant>,
+}
+
+impl Entry {
+    /// A value whose idle deadline passed (or that has none), seen by a sliding operation.
+    fn idle_expired(&self, now: Instant) -> bool {
+        matches!(self.slot, Slot::Value { .. }) && self.idle_until.is_none_or(|t| t <= now)
+    }
 }
 
 /// An in-process shared cache implementing the [`Cache`] contract exactly (see
-/// [`crate::cache`]): compare-and-set fills by rev, tombstones, evictions, and TTLs measured on
-/// an injectable clock.
+/// [`crate::cache`]): compare-and-set fills by rev, tombstones, evictions, and absolute and idle
+/// (sliding) lifetimes measured on an injectable clock.
 ///
 /// Cheap to clone: clones share the entries, so one `MemoryCache` registered in two runtimes
 /// behaves like one Redis shared by two replicas.
@@ -116,6 +125,28 @@ impl MemoryCache {
         })
     }
 
+    /// How long the value or tombstone under `key` lives at most from now (its absolute
+    /// expiry), if the key is live.
+    pub fn expires_in(&self, key: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        let entries = self.entries.lock();
+        let entry = entries.get(key).filter(|e| e.expires_at > now)?;
+        Some(entry.expires_at - now)
+    }
+
+    /// How long the value under `key` lives from now without a sliding read (its idle
+    /// deadline), if it is a live value filled with a sliding window. Zero once the deadline
+    /// passed (the next sliding read misses).
+    pub fn idle_expires_in(&self, key: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        let entries = self.entries.lock();
+        let entry = entries.get(key).filter(|e| e.expires_at > now)?;
+        match entry.slot {
+            Slot::Value { .. } => entry.idle_until.map(|t| t.saturating_duration_since(now)),
+            Slot::Tombstone { .. } => None,
+        }
+    }
+
     /// The number of live keys (values and tombstones).
     pub fn len(&self) -> usize {
         let now = self.clock.now();
@@ -158,13 +189,42 @@ impl MemoryCache {
         }
     }
 
+    /// A sliding read: a hit extends the idle deadline, an idle-expired value becomes a
+    /// tombstone at its rev and misses.
+    fn get_sliding_now(
+        entries: &mut HashMap<String, Entry>,
+        key: &str,
+        window: Duration,
+        now: Instant,
+    ) -> Option<CacheEntry> {
+        let entry = Self::live(entries, key, now)?;
+        let Slot::Value { rev, payload } = &entry.slot else {
+            return None;
+        };
+        if entry.idle_expired(now) {
+            entry.slot = Slot::Tombstone { rev: *rev };
+            entry.idle_until = None;
+            return None;
+        }
+        let hit = CacheEntry::new(*rev, payload.to_vec());
+        entry.idle_until = Some((now + window).min(entry.expires_at));
+        Some(hit)
+    }
+
     fn fill_now(entries: &mut HashMap<String, Entry>, fill: CacheFill, now: Instant) -> bool {
-        let install = match Self::live(entries, &fill.key, now).map(|e| &e.slot) {
+        let install = match Self::live(entries, &fill.key, now) {
             None => true,
-            Some(Slot::Value { rev, .. }) => fill.rev > *rev,
-            Some(Slot::Tombstone { rev }) => fill.rev >= *rev,
+            Some(entry) => match entry.slot {
+                Slot::Value { rev, .. } if fill.sliding.is_some() && entry.idle_expired(now) => {
+                    fill.rev >= rev
+                }
+                Slot::Value { rev, .. } if fill.refresh => fill.rev >= rev,
+                Slot::Value { rev, .. } => fill.rev > rev,
+                Slot::Tombstone { rev } => fill.rev >= rev,
+            },
         };
         if install {
+            let idle_until = fill.idle_lifetime().map(|idle| now + idle);
             entries.insert(
                 fill.key,
                 Entry {
@@ -173,6 +233,7 @@ impl MemoryCache {
                         payload: fill.payload.into(),
                     },
                     expires_at: now + fill.ttl,
+                    idle_until,
                 },
             );
         }
@@ -196,6 +257,30 @@ impl Cache for MemoryCache {
         let found = keys
             .iter()
             .map(|k| Self::get_now(&mut entries, k, now))
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn get_sliding<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        let now = self.clock.now();
+        let entry = Self::get_sliding_now(&mut self.entries.lock(), key, window, now);
+        Box::pin(std::future::ready(Ok(entry)))
+    }
+
+    fn get_many_sliding<'a>(
+        &'a self,
+        keys: &'a [String],
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        let found = keys
+            .iter()
+            .map(|k| Self::get_sliding_now(&mut entries, k, window, now))
             .collect();
         Box::pin(std::future::ready(Ok(found)))
     }
@@ -232,6 +317,7 @@ impl Cache for MemoryCache {
                 Entry {
                     slot: Slot::Tombstone { rev },
                     expires_at: now + inv.ttl,
+                    idle_until: None,
                 },
             );
         }
@@ -247,6 +333,7 @@ impl Cache for MemoryCache {
             *entry = Entry {
                 slot: Slot::Tombstone { rev },
                 expires_at: now + ttl,
+                idle_until: None,
             };
         }
         Box::pin(std::future::ready(Ok(())))
