@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forze_core::cache::{Cache, CacheEntry, CacheFill, Invalidation};
+use forze_core::cache::{Cache, CacheEntry, CacheFill, Invalidation, PushSubscription, SharedSink};
 use forze_core::store::BoxFuture;
 use forze_core::{Error, ErrorKind, Result};
 use redis::{Cmd, Value};
@@ -89,6 +89,7 @@ pub struct RedisCache {
     namespace: Arc<str>,
     prefix: Arc<str>,
     idle_prefix: Arc<str>,
+    push: bool,
 }
 
 impl RedisCache {
@@ -97,17 +98,27 @@ impl RedisCache {
         let namespace: Arc<str> = config.namespace_str().into();
         let prefix = codec::key_prefix(&namespace).into();
         let idle_prefix = codec::idle_prefix(&namespace).into();
+        let push = config.invalidation_push_enabled();
+        if push {
+            client.push_hub().want();
+        }
         RedisCache {
             client,
             namespace,
             prefix,
             idle_prefix,
+            push,
         }
     }
 
     /// The namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// Whether push invalidation is on for this cache.
+    pub fn invalidation_push(&self) -> bool {
+        self.push
     }
 
     /// The fixed prefix of every data key of this namespace, `fz:<len>:<namespace>:`.
@@ -356,6 +367,23 @@ impl Cache for RedisCache {
             Ok(())
         })
     }
+
+    /// With [`invalidation_push`](RedisCacheConfig::invalidation_push) on, registers `sink`
+    /// for this namespace with the client's tracking supervisor (started when needed); otherwise,
+    /// or when the server was found to refuse tracking,
+    /// [`PushSubscription::unsupported`]. Never fails and never blocks: the supervisor connects
+    /// in the background (or at [`RedisClient::connect`] when called before it), and the sink
+    /// gets a `reset` once tracking of this namespace is armed. See the
+    /// [crate docs](crate#push-invalidation) for the contract.
+    fn subscribe_invalidations(&self, sink: SharedSink) -> Result<PushSubscription> {
+        if !self.push {
+            return Ok(PushSubscription::unsupported());
+        }
+        Ok(self
+            .client
+            .push_hub()
+            .subscribe(&self.namespace, Arc::clone(&self.prefix), sink))
+    }
 }
 
 /// One `EVALSHA` of the fill script for `fills`.
@@ -407,6 +435,7 @@ impl fmt::Debug for RedisCache {
             .field("namespace", &self.namespace)
             .field("key_prefix", &self.prefix)
             .field("idle_key_prefix", &self.idle_prefix)
+            .field("invalidation_push", &self.push)
             .field("client", &self.client)
             .finish()
     }

@@ -14,6 +14,7 @@ use redis::{AsyncConnectionConfig, Cmd, ErrorKind as RedisKind, ServerErrorKind,
 
 use crate::config::RedisConfig;
 use crate::error::{self, CallSite, Failure};
+use crate::tracking::{Hub, PushStats, Target};
 
 /// URL schemes [`RedisClient::connect`] accepts.
 const ACCEPTED_URLS: &str = "`redis://[user[:password]@]host[:port][/db]` or \
@@ -46,10 +47,12 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// when the server is down, paused or slow. Neither errors nor `Debug` output contain the URL's
 /// credentials.
 ///
-/// Uses redis-rs (`redis::aio::ConnectionManager`) with RESP2, and needs a Tokio runtime with
-/// the time driver enabled (`#[tokio::main]` enables it). TCP connections use `TCP_NODELAY`,
-/// keepalive probes and (on Linux) `TCP_USER_TIMEOUT`, so a server that vanished without closing
-/// the socket is noticed and the connection replaced. TLS (`rediss://`) and Redis Cluster are
+/// Uses redis-rs (`redis::aio::ConnectionManager`) with RESP2 for data calls (push invalidation
+/// has its own RESP3 connection, see
+/// [`RedisCacheConfig::invalidation_push`](crate::RedisCacheConfig::invalidation_push)), and
+/// needs a Tokio runtime with the time driver enabled (`#[tokio::main]` enables it). TCP
+/// connections use `TCP_NODELAY`, keepalive probes and (on Linux) `TCP_USER_TIMEOUT`, so a
+/// server that vanished without closing the socket is noticed and the connection replaced. TLS (`rediss://`) and Redis Cluster are
 /// not supported yet.
 ///
 /// # Examples
@@ -74,6 +77,7 @@ pub struct RedisClient {
 struct Inner {
     config: RedisConfig,
     state: RwLock<State>,
+    push: Arc<Hub>,
 }
 
 enum State {
@@ -107,6 +111,7 @@ impl RedisClient {
         config.validate()?;
         Ok(RedisClient {
             inner: Arc::new(Inner {
+                push: Arc::new(Hub::new(config.connect_timeout())),
                 config,
                 state: RwLock::new(State::Idle),
             }),
@@ -140,6 +145,11 @@ impl RedisClient {
     ///   unreachable or did not answer within the connect timeout.
     ///
     /// The messages name the server (`host:port`), never the password.
+    ///
+    /// When a cache of this client has
+    /// [`invalidation_push`](crate::RedisCacheConfig::invalidation_push) on, connecting also
+    /// (re)starts push invalidation, or probes whether the server accepts it (one extra short
+    /// connection, bounded by twice the connect timeout; a refusal is logged, never an error).
     pub async fn connect(&self, dsn: &str) -> Result<()> {
         let parsed = parse_dsn(dsn)?;
         let Parsed {
@@ -149,6 +159,7 @@ impl RedisClient {
             has_password,
         } = parsed;
         let connect_timeout = self.inner.config.connect_timeout();
+        let tracking_info = client.get_connection_info().clone();
         // Connect + handshake, then one command: each bounded by the connect timeout.
         let budget = connect_timeout.saturating_mul(2);
         let fail = |failure| error::connect_error(&target, user.as_deref(), has_password, failure);
@@ -198,21 +209,57 @@ impl RedisClient {
             }
         }
 
+        let target: Arc<str> = target.into();
         let live = Live {
             conn,
-            target: target.into(),
+            target: Arc::clone(&target),
         };
         let previous = std::mem::replace(&mut *self.inner.state.write(), State::Connected(live));
         drop(previous);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let tracking = Target::new(&tracking_info, runtime, target);
+                self.inner.push.on_connect(tracking).await;
+            }
+            Err(_) => tracing::warn!(
+                server = %target,
+                "redis client connected outside a Tokio runtime; push invalidation is off"
+            ),
+        }
         Ok(())
     }
 
     /// Drop the connection. Later calls fail with
     /// [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable) until
     /// [`connect`](Self::connect) is called again. Calls in flight finish or time out.
+    ///
+    /// Also stops push invalidation: the tracking connection is closed and every
+    /// [`InvalidationSink`](forze_core::cache::InvalidationSink) gets a `reset`.
     pub fn close(&self) {
         let previous = std::mem::replace(&mut *self.inner.state.write(), State::Closed);
         drop(previous);
+        self.inner.push.on_close();
+    }
+
+    /// Counters of push invalidation on this client (see
+    /// [`RedisCacheConfig::invalidation_push`](crate::RedisCacheConfig::invalidation_push)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use forze_redis::{RedisClient, RedisConfig};
+    ///
+    /// let client = RedisClient::new(RedisConfig::default())?;
+    /// assert_eq!(client.push_stats().subscriptions, 0);
+    /// # Ok::<(), forze_core::Error>(())
+    /// ```
+    pub fn push_stats(&self) -> PushStats {
+        self.inner.push.stats()
+    }
+
+    /// The push-invalidation hub of this client.
+    pub(crate) fn push_hub(&self) -> &Arc<Hub> {
+        &self.inner.push
     }
 
     /// The live connection, or why there is none.

@@ -116,6 +116,7 @@ impl fmt::Debug for RedisConfig {
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisCacheConfig {
     namespace: Arc<str>,
+    invalidation_push: bool,
 }
 
 /// The longest accepted namespace, in bytes.
@@ -133,6 +134,7 @@ impl RedisCacheConfig {
         validate_namespace(&namespace)?;
         Ok(RedisCacheConfig {
             namespace: namespace.into(),
+            invalidation_push: false,
         })
     }
 
@@ -140,12 +142,46 @@ impl RedisCacheConfig {
     pub fn namespace_str(&self) -> &str {
         &self.namespace
     }
+
+    /// Push invalidations of this namespace to the process's L1s (Redis client-side caching,
+    /// Redis 6+; default off).
+    ///
+    /// With push on,
+    /// [`Cache::subscribe_invalidations`](forze_core::cache::Cache::subscribe_invalidations) of a
+    /// [`RedisCache`](crate::RedisCache) registers the namespace's data-key prefix with its
+    /// client's tracking connection (`CLIENT TRACKING ON BCAST PREFIX fz:<len>:<namespace>:`), so
+    /// a write by any replica drops the entry from every other replica's L1 about one round trip
+    /// later, instead of when the L1 TTL runs out. On a disconnect or a flush every L1 is reset,
+    /// and a server that refuses tracking leaves the cache TTL-only (logged once). The full
+    /// contract is in the [crate docs](crate#push-invalidation); [`PushStats`](crate::PushStats)
+    /// has the counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use forze_redis::RedisCacheConfig;
+    ///
+    /// let config = RedisCacheConfig::namespace("app:products")?.invalidation_push(true);
+    /// assert!(config.invalidation_push_enabled());
+    /// # Ok::<(), forze_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn invalidation_push(mut self, on: bool) -> Self {
+        self.invalidation_push = on;
+        self
+    }
+
+    /// Whether push invalidation is on.
+    pub fn invalidation_push_enabled(&self) -> bool {
+        self.invalidation_push
+    }
 }
 
 impl fmt::Debug for RedisCacheConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisCacheConfig")
             .field("namespace", &self.namespace)
+            .field("invalidation_push", &self.invalidation_push)
             .finish()
     }
 }

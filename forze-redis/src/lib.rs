@@ -10,8 +10,10 @@ mod config;
 mod deps;
 mod error;
 mod script;
+mod tracking;
 
 pub use cache::RedisCache;
 pub use client::{RedisClient, RedisLifecycleHook, redis_lifecycle_step};
 pub use config::{RedisCacheConfig, RedisConfig};
 pub use deps::RedisDepsModule;
+pub use tracking::PushStats;

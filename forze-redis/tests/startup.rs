@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PrivateRedis, WATCHDOG};
+use common::{PrivateRedis, RedisOptions, WATCHDOG};
 use forze_core::cache::{Cache, CacheFill};
 use forze_core::runtime::LifecycleHook;
 use forze_core::{Error, ErrorKind};
@@ -46,7 +46,7 @@ fn everything(err: &Error) -> String {
 
 #[tokio::test]
 async fn a_wrong_password_is_a_config_error_naming_the_server_not_the_password() {
-    let server = PrivateRedis::start_with(&["--requirepass", PASSWORD]);
+    let server = PrivateRedis::start_with(RedisOptions::new().password(PASSWORD));
     let target = format!("127.0.0.1:{}", server.port());
     let client = client();
 
@@ -140,7 +140,7 @@ async fn bad_urls_are_config_errors_that_list_what_is_accepted() {
 
 #[tokio::test]
 async fn the_lifecycle_hook_connects_at_startup_and_disconnects_at_shutdown() {
-    let server = PrivateRedis::start_with(&["--requirepass", PASSWORD]);
+    let server = PrivateRedis::start_with(RedisOptions::new().password(PASSWORD));
     let dsn = format!("redis://:{PASSWORD}@127.0.0.1:{}", server.port());
     let client = client();
     let step = redis_lifecycle_step(client.clone(), dsn.clone());

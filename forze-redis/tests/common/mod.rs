@@ -1,18 +1,16 @@
 //! Test helpers: the shared test server, unique namespaces, and private `redis-server`s.
 //!
-//! `PrivateRedis` is a stand-in for `forze_testkit::EphemeralRedis` until that lands; tests that
-//! kill, pause or reconfigure a server, or count its commands, use one of their own.
+//! Tests that kill, pause or reconfigure a server, or count its commands, use a `PrivateRedis`
+//! of their own (a `forze_testkit::EphemeralRedis`).
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::Duration;
 
 use forze_redis::{RedisCache, RedisCacheConfig, RedisClient, RedisConfig};
+use forze_testkit::EphemeralRedis;
+pub use forze_testkit::RedisOptions;
 
 /// Watchdog for any test step that could hang.
 pub const WATCHDOG: Duration = Duration::from_secs(20);
@@ -23,30 +21,12 @@ pub const WATCHDOG: Duration = Duration::from_secs(20);
 ///
 /// With instructions, when the variable is unset: these tests need a real Redis.
 pub fn redis_url() -> String {
-    match std::env::var("FORZE_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "FORZE_TEST_REDIS_URL is not set: this test needs a real Redis 6+ server. \
-             Start one (e.g. `redis-server --port 6379`) and run \
-             `FORZE_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test -p forze-redis`, or use \
-             `just test`, which starts an ephemeral server. Tests only touch keys under their \
-             own unique namespace and never flush or reconfigure the server."
-        ),
-    }
+    forze_testkit::test_redis_url()
 }
 
 /// A namespace no other test (or test run) uses.
 pub fn unique_namespace(test: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "forze-test:{test}:{}:{nanos}:{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    forze_testkit::unique_namespace(test)
 }
 
 /// The documented data key of `key` in `namespace`: `fz:<len>:<namespace>:{<key>}`.
@@ -89,112 +69,50 @@ pub fn raw(url: &str) -> redis::Connection {
         .expect("raw connection to the test redis")
 }
 
-/// A `redis-server` of this test alone: loopback, a free port, no persistence, a temp dir;
-/// killed (and its dir removed) on drop.
+/// A `redis-server` of this test alone ([`forze_testkit::EphemeralRedis`]): loopback, a free
+/// port, no persistence, a temp dir; killed (and its dir removed) on drop. Adds SIGSTOP/SIGCONT
+/// and a synchronous admin connection.
 pub struct PrivateRedis {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-    extra: Vec<String>,
+    server: EphemeralRedis,
 }
 
 impl PrivateRedis {
     /// Start a server.
     pub fn start() -> Self {
-        Self::start_with(&[])
+        Self::start_with(RedisOptions::new())
     }
 
-    /// Start a server with extra `redis-server` arguments (e.g. `["--requirepass", "pw"]`).
-    pub fn start_with(extra: &[&str]) -> Self {
-        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        for _ in 0..5 {
-            let port = free_port();
-            let dir = std::env::temp_dir()
-                .join(format!("forze-redis-test-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            let mut server = PrivateRedis {
-                child: None,
-                port,
-                dir,
-                extra: extra.clone(),
-            };
-            if server.spawn() {
-                return server;
-            }
-        }
-        panic!("could not start a private redis-server on a free loopback port");
-    }
-
-    fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match child {
-            Ok(child) => child,
-            Err(err) => panic!(
-                "cannot run `redis-server` ({err}): tests that need a private Redis start one \
-                 from the local binary; install it (e.g. `apt-get install redis-server`)"
-            ),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return false; // the port was taken: try another
-            }
-            if answers_ping(self.port) {
-                self.child = Some(child);
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+    /// Start a server with a password or extra `redis.conf` lines.
+    pub fn start_with(options: RedisOptions) -> Self {
+        let server = EphemeralRedis::start_with(options)
+            .unwrap_or_else(|err| panic!("cannot start a private redis-server: {err}"));
+        PrivateRedis { server }
     }
 
     /// The port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://[:<password>@]127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     /// SIGKILL the server and wait for it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.kill().expect("kill the private redis-server");
     }
 
-    /// Start the server again on the same port (after [`kill`](Self::kill)).
+    /// Start an empty server on the same port (after [`kill`](Self::kill)).
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "kill the server before restarting it");
-        for _ in 0..50 {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "could not restart the private redis-server on port {}",
-            self.port
-        );
+        self.server
+            .restart()
+            .expect("restart the private redis-server on its port");
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("server running").id();
+        let pid = self.server.pid().expect("server running");
         let status = Command::new("kill")
             .args([sig, &pid.to_string()])
             .status()
@@ -212,7 +130,7 @@ impl PrivateRedis {
         self.signal("-CONT");
     }
 
-    /// A synchronous admin connection (only for servers without `requirepass`).
+    /// A synchronous admin connection.
     pub fn admin(&self) -> redis::Connection {
         raw(&self.url())
     }
@@ -220,34 +138,13 @@ impl PrivateRedis {
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
-        if let Some(child) = &self.child {
+        // A paused server must be resumed to die of SIGKILL promptly (it does, but be safe).
+        if let Some(pid) = self.server.pid() {
             let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
+                .args(["-CONT", &pid.to_string()])
                 .status();
         }
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 64];
-    // `+PONG`, or `-NOAUTH` with requirepass: either way the server is up.
-    matches!(stream.read(&mut buf), Ok(n) if n > 0)
 }
 
 /// `INFO commandstats` as `command -> calls`, leaving out the inspection commands themselves.
