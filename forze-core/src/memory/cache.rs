@@ -404,4 +404,116 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         assert!(c.fill(fill("t", 6)).await.unwrap(), "tombstone expired");
     }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    fn sliding(key: &str, rev: i64) -> CacheFill {
+        CacheFill::new(key, rev, format!("{rev}").into_bytes(), HOUR).with_sliding(WINDOW)
+    }
+
+    #[tokio::test]
+    async fn a_sliding_read_keeps_an_entry_alive_up_to_its_cap() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(sliding("k", 1)).await.unwrap());
+        assert_eq!(c.idle_expires_in("k"), Some(WINDOW));
+        assert_eq!(c.expires_in("k"), Some(HOUR));
+        // Read every 30 s: alive far past the window, the idle deadline moves, the cap does not.
+        for step in 1..=118u32 {
+            clock.advance(Duration::from_secs(30));
+            let hit = c.get_sliding("k", WINDOW).await.unwrap();
+            assert_eq!(hit.map(|e| e.rev), Some(1), "read {step}");
+            assert_eq!(c.idle_expires_in("k"), Some(WINDOW));
+            assert_eq!(
+                c.expires_in("k"),
+                Some(HOUR - Duration::from_secs(30) * step)
+            );
+        }
+        // 40 s before the cap the idle deadline is capped at the absolute expiry.
+        clock.advance(Duration::from_secs(20));
+        assert!(c.get_sliding("k", WINDOW).await.unwrap().is_some());
+        assert_eq!(c.idle_expires_in("k"), Some(Duration::from_secs(40)));
+        clock.advance(Duration::from_secs(40));
+        assert_eq!(
+            c.get_sliding("k", WINDOW).await.unwrap(),
+            None,
+            "the cap holds"
+        );
+        assert_eq!(c.state("k"), None);
+    }
+
+    #[tokio::test]
+    async fn an_idle_entry_expires_after_its_window_and_becomes_a_tombstone() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(sliding("k", 3)).await.unwrap());
+        clock.advance(WINDOW - Duration::from_millis(1));
+        assert!(c.get_sliding("k", WINDOW).await.unwrap().is_some());
+        clock.advance(WINDOW);
+        // A plain get ignores idle deadlines.
+        assert_eq!(c.get("k").await.unwrap().map(|e| e.rev), Some(3));
+        assert_eq!(c.get_sliding("k", WINDOW).await.unwrap(), None);
+        assert_eq!(c.state("k"), Some(MemoryCacheState::Tombstone { rev: 3 }));
+        assert_eq!(
+            c.expires_in("k"),
+            Some(HOUR - 2 * WINDOW + Duration::from_millis(1)),
+            "the tombstone keeps the value's remaining lifetime"
+        );
+        // The tombstone at the value's rev: a refill at that rev installs, an older one not.
+        assert!(!c.fill(sliding("k", 2)).await.unwrap());
+        assert!(c.fill(sliding("k", 3)).await.unwrap());
+        assert!(c.get_sliding("k", WINDOW).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_sliding_fill_replaces_an_idle_expired_value_at_its_rev() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(sliding("k", 3)).await.unwrap());
+        assert!(
+            !c.fill(sliding("k", 3)).await.unwrap(),
+            "live: same rev rejected"
+        );
+        clock.advance(WINDOW);
+        assert!(!c.fill(sliding("k", 2)).await.unwrap());
+        assert!(
+            c.fill(sliding("k", 3)).await.unwrap(),
+            "idle-expired: like tombstone 3"
+        );
+        assert_eq!(c.idle_expires_in("k"), Some(WINDOW));
+        // A value filled without a window has no idle deadline: a sliding read misses.
+        assert!(c.fill(fill("plain", 1)).await.unwrap());
+        assert_eq!(c.idle_expires_in("plain"), None);
+        assert_eq!(c.get_sliding("plain", WINDOW).await.unwrap(), None);
+        // get_many_sliding: in order, each key on its own.
+        assert!(c.fill(sliding("a", 1)).await.unwrap());
+        let keys = ["a", "missing", "k"].map(String::from);
+        let got = c.get_many_sliding(&keys, WINDOW).await.unwrap();
+        let revs: Vec<Option<i64>> = got.iter().map(|e| e.as_ref().map(|e| e.rev)).collect();
+        assert_eq!(revs, [Some(1), None, Some(3)]);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_installs_over_the_same_rev_only() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(fill("k", 2)).await.unwrap());
+        clock.advance(Duration::from_secs(30));
+        assert!(!c.fill(fill("k", 2)).await.unwrap());
+        assert!(c.fill(fill("k", 2).refresh()).await.unwrap());
+        assert_eq!(
+            c.expires_in("k"),
+            Some(TTL),
+            "the refresh renewed the lifetime"
+        );
+        assert!(!c.fill(fill("k", 1).refresh()).await.unwrap());
+        c.invalidate_many(&[Invalidation::new("k", 3, TTL)])
+            .await
+            .unwrap();
+        assert!(
+            !c.fill(fill("k", 2).refresh()).await.unwrap(),
+            "the CAS holds"
+        );
+    }
 }
