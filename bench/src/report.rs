@@ -41,6 +41,22 @@ impl Report {
         self.root.insert(name.to_owned(), value);
     }
 
+    /// Set (or replace) `key` inside the top-level object `section`, keeping its other keys
+    /// (other sections may share it, e.g. `latency`). A `section` that is not an object is
+    /// replaced by one.
+    pub(crate) fn merge(&mut self, section: &str, key: &str, value: Value) {
+        let entry = self
+            .root
+            .entry(section.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = entry {
+            map.insert(key.to_owned(), value);
+        }
+    }
+
     /// Write the merged report, creating its directory.
     pub(crate) fn write(&self) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
@@ -109,6 +125,37 @@ mod tests {
             "own keys replaced"
         );
         assert!(value["machine"]["cores"].as_u64().is_some_and(|c| c >= 1));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn merge_keeps_the_other_keys_of_a_shared_section() {
+        let dir = std::env::temp_dir().join(format!("forze-bench-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("report.json");
+        std::fs::write(
+            &path,
+            r#"{"latency": {"redis_get": {"p50_us": 80}, "l1_hit_get": {"p50_us": 9}}, "odd": 1}"#,
+        )
+        .expect("seed report");
+        let mut report = Report::open(&path);
+        report.merge(
+            "latency",
+            "l1_hit_get",
+            json!({"p50_us": 0.2, "p99_us": 0.5}),
+        );
+        report.merge("odd", "k", json!(2));
+        report.merge("new", "k", json!(3));
+        report.write().expect("write");
+        let value: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        assert_eq!(value["latency"]["redis_get"]["p50_us"], 80, "kept");
+        assert_eq!(
+            value["latency"]["l1_hit_get"],
+            json!({"p50_us": 0.2, "p99_us": 0.5})
+        );
+        assert_eq!(value["odd"], json!({"k": 2}));
+        assert_eq!(value["new"], json!({"k": 3}));
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
