@@ -22,7 +22,9 @@
 //! 4. Miss (or cache failure): a single-flight fetch keyed by (tenant, id), run detached, reads
 //!    the store and — unless the cache failed — fills with a compare-and-set at the rev read,
 //!    for the `age_ttl` lifetime (or `ttl`) and with the `sliding_ttl` idle window. The value
-//!    goes into the L1 unless the fill was rejected (the cache knows a newer rev).
+//!    goes into the L1 unless the fill was rejected (the cache knows a newer rev) — also when
+//!    the cache is failing, so the L1 keeps shielding the store during an outage (what this
+//!    replica wrote meanwhile is still never served old, see [`l1`]).
 //!
 //! Write path: after the store write commits (after the transaction commits, for writes in one),
 //! the single-flight entries of the written ids are forgotten, tombstones carrying the new
