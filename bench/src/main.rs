@@ -11,7 +11,9 @@
 //!   read and the forze miss path, interleaved, on ephemeral (or `FORZE_TEST_*_URL`) servers.
 //! * `l1`: hit ratios of the L1 stores (LRU, W-TinyLFU, and moka for comparison) on fixed-seed
 //!   workloads, their per-access cost, and `docs/l1-hit-ratio.png`.
+//! * `coordinator`: the coordinator's L1-hit `get` latency on one thread (`latency.l1_hit_get`).
 
+mod coordinator;
 mod l1;
 mod latency;
 mod plot;
@@ -33,7 +35,11 @@ pub(crate) struct Context {
 type SectionFn = fn(&Context, &mut Report) -> Result<(), String>;
 
 /// Every section, in the order they run.
-const SECTIONS: &[(&str, SectionFn)] = &[("l1", l1::run), ("latency", latency::run)];
+const SECTIONS: &[(&str, SectionFn)] = &[
+    ("l1", l1::run),
+    ("coordinator", coordinator::run),
+    ("latency", latency::run),
+];
 
 fn main() -> ExitCode {
     let wanted: Vec<String> = std::env::args().skip(1).collect();

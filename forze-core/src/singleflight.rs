@@ -79,30 +79,61 @@ where
                 self.inner.joined.fetch_add(1, Ordering::Relaxed);
                 flight.rx.clone()
             } else {
-                let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-                let (tx, rx) = watch::channel(None);
-                flights.insert(key.clone(), Flight { id, rx: rx.clone() });
-                self.inner.started.fetch_add(1, Ordering::Relaxed);
-                let fetch = make();
-                let deregister = Deregister {
-                    inner: Arc::clone(&self.inner),
-                    key,
-                    id,
-                };
-                // `tokio::spawn` never polls the task inline, so holding the map lock here is
-                // fine; the task removes its entry when it ends, also if it panics.
-                tokio::spawn(async move {
-                    let result = fetch.await;
-                    // Deregister before publishing: a caller that arrives once the result is
-                    // out starts a fresh fetch instead of taking a result read before it came.
-                    drop(deregister);
-                    // No receiver left is fine: every caller went away, the fill still happened.
-                    let _ = tx.send(Some(result));
-                });
-                rx
+                self.start(&mut flights, key, make)
             }
         };
         wait(rx)
+    }
+
+    /// Start a detached fetch for `key` if none is in flight (nobody waits for it); `true` if
+    /// started. `make` is called only then (and dropped otherwise).
+    ///
+    /// Must be called inside a tokio runtime (the fetch is spawned).
+    pub(crate) fn start_if_idle<F, Fut>(&self, key: K, make: F) -> bool
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V>> + Send + 'static,
+    {
+        let mut flights = self.inner.flights.lock();
+        if flights.contains_key(&key) {
+            return false;
+        }
+        drop(self.start(&mut flights, key, make));
+        true
+    }
+
+    /// Register and spawn a fetch for `key` (with the map locked, and no flight for `key`).
+    fn start<F, Fut>(
+        &self,
+        flights: &mut HashMap<K, Flight<V>>,
+        key: K,
+        make: F,
+    ) -> watch::Receiver<Slot<V>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V>> + Send + 'static,
+    {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = watch::channel(None);
+        flights.insert(key.clone(), Flight { id, rx: rx.clone() });
+        self.inner.started.fetch_add(1, Ordering::Relaxed);
+        let fetch = make();
+        let deregister = Deregister {
+            inner: Arc::clone(&self.inner),
+            key,
+            id,
+        };
+        // `tokio::spawn` never polls the task inline, so holding the map lock here is
+        // fine; the task removes its entry when it ends, also if it panics.
+        tokio::spawn(async move {
+            let result = fetch.await;
+            // Deregister before publishing: a caller that arrives once the result is
+            // out starts a fresh fetch instead of taking a result read before it came.
+            drop(deregister);
+            // No receiver left is fine: every caller went away, the fill still happened.
+            let _ = tx.send(Some(result));
+        });
+        rx
     }
 
     /// Stop sharing the fetch in flight for `key` with callers that arrive from now on. The fetch
@@ -258,6 +289,38 @@ mod tests {
             assert_eq!(a.await.unwrap_err().kind(), ErrorKind::Internal);
             until(|| sf.in_flight() == 0).await;
             assert_eq!(sf.run(1, || async { Ok(5) }).await.unwrap(), 5);
+        })
+        .await
+        .expect("watchdog");
+    }
+
+    #[tokio::test]
+    async fn start_if_idle_starts_only_without_a_flight() {
+        tokio::time::timeout(WATCHDOG, async {
+            let sf = SingleFlight::<u32, u64>::new();
+            let gate = Arc::new(Notify::new());
+            let g = gate.clone();
+            let waiter = sf.run(1, move || async move {
+                g.notified().await;
+                Ok(1)
+            });
+            let calls = Arc::new(AtomicU64::new(0));
+            let c = calls.clone();
+            assert!(!sf.start_if_idle(1, move || async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(2)
+            }));
+            gate.notify_one();
+            assert_eq!(waiter.await.unwrap(), 1);
+            until(|| sf.in_flight() == 0).await;
+            let c = calls.clone();
+            assert!(sf.start_if_idle(1, move || async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(2)
+            }));
+            until(|| sf.in_flight() == 0).await;
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+            assert_eq!(sf.started(), 2);
         })
         .await
         .expect("watchdog");

@@ -23,6 +23,7 @@ use crate::script::SCRIPTS;
 /// |---|---|
 /// | `get` | one `GET` |
 /// | `get_many` | one `MGET` (none for an empty batch) |
+/// | `get_sliding`, `get_many_sliding` | one `EVALSHA` for the whole batch |
 /// | `fill`, `fill_many` | one `EVALSHA` for the whole batch |
 /// | `invalidate_many` | one `EVALSHA` for the whole batch |
 /// | `evict` | one `EVALSHA` |
@@ -37,6 +38,16 @@ use crate::script::SCRIPTS;
 /// push invalidation tracks), and the `{…}` hash tag puts every key of one document in one Redis
 /// Cluster hash slot. Batch operations span several documents, so they run on one server (Redis
 /// Cluster is not supported yet).
+///
+/// # Sliding (idle) lifetimes
+///
+/// A fill with a sliding window ([`CacheFill::with_sliding`]) also sets a companion **idle key**,
+/// `fz:<len>:<namespace>;idle:{<key>}`, for `min(window, ttl)`. It shares the document's hash
+/// slot but lies outside the data-key prefix, so a sliding hit — one `EVALSHA` that reads the
+/// value and extends the idle key, capped at the data key's remaining lifetime — never writes a
+/// tracked key: it pushes no invalidation to other replicas' L1s. A value whose idle key is gone
+/// reads as a miss and becomes a tombstone at its rev (keeping its remaining lifetime). A plain
+/// `get` stays one `GET` and ignores the idle key.
 ///
 /// # Values
 ///
@@ -77,6 +88,7 @@ pub struct RedisCache {
     client: RedisClient,
     namespace: Arc<str>,
     prefix: Arc<str>,
+    idle_prefix: Arc<str>,
     push: bool,
 }
 
@@ -85,6 +97,7 @@ impl RedisCache {
     pub fn new(client: RedisClient, config: RedisCacheConfig) -> Self {
         let namespace: Arc<str> = config.namespace_str().into();
         let prefix = codec::key_prefix(&namespace).into();
+        let idle_prefix = codec::idle_prefix(&namespace).into();
         let push = config.invalidation_push_enabled();
         if push {
             client.push_hub().want();
@@ -93,6 +106,7 @@ impl RedisCache {
             client,
             namespace,
             prefix,
+            idle_prefix,
             push,
         }
     }
@@ -112,11 +126,55 @@ impl RedisCache {
         &self.prefix
     }
 
+    /// The prefix of the idle keys of sliding entries, `fz:<len>:<namespace>;idle:` (outside
+    /// [`key_prefix`](Self::key_prefix), so push invalidation does not track them).
+    pub fn idle_key_prefix(&self) -> &str {
+        &self.idle_prefix
+    }
+
     fn data_key<'a>(&'a self, key: &'a str) -> DataKey<'a> {
         DataKey {
             prefix: &self.prefix,
             key,
         }
+    }
+
+    fn idle_key<'a>(&'a self, key: &'a str) -> DataKey<'a> {
+        DataKey {
+            prefix: &self.idle_prefix,
+            key,
+        }
+    }
+
+    /// One `EVALSHA` of the slide script for `keys`.
+    async fn slide(
+        &self,
+        op: &'static str,
+        keys: &[&str],
+        window: Duration,
+    ) -> Result<Vec<Option<CacheEntry>>> {
+        let script = &SCRIPTS.slide;
+        let n = keys.len();
+        let mut cmd = Cmd::with_capacity(4 + 2 * n, n * (2 * self.prefix.len() + 96));
+        cmd.arg("EVALSHA").arg(script.get_hash()).arg(2 * n);
+        for key in keys {
+            cmd.arg(self.data_key(key));
+        }
+        for key in keys {
+            cmd.arg(self.idle_key(key));
+        }
+        cmd.arg(codec::ttl_millis(window));
+        let value = self.client.eval(&self.namespace, op, script, &cmd).await?;
+        let Value::Array(items) = value else {
+            return Err(self.unexpected(op, &value));
+        };
+        if items.len() != n {
+            return Err(self.unexpected(op, &Value::Array(items)));
+        }
+        items
+            .into_iter()
+            .map(|item| self.decode_one(op, item))
+            .collect()
     }
 
     fn decode_one(&self, op: &'static str, value: Value) -> Result<Option<CacheEntry>> {
@@ -226,6 +284,31 @@ impl Cache for RedisCache {
         })
     }
 
+    fn get_sliding<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        Box::pin(async move {
+            let mut entries = self.slide("get_sliding", &[key], window).await?;
+            Ok(entries.pop().flatten())
+        })
+    }
+
+    fn get_many_sliding<'a>(
+        &'a self,
+        keys: &'a [String],
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.slide("get_many_sliding", &keys, window).await
+        })
+    }
+
     fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>> {
         Box::pin(async move {
             let flags = fill_batch(self, "fill", std::slice::from_ref(&fill)).await?;
@@ -311,14 +394,23 @@ async fn fill_batch(
 ) -> Result<Vec<bool>> {
     let script = &SCRIPTS.fill;
     let n = fills.len();
+    // The idle keys are passed (as KEYS, so the script stays cluster-safe) only when some fill
+    // slides.
+    let sliding = fills.iter().any(|f| f.sliding.is_some());
+    let keys = if sliding { 2 * n } else { n };
     let bytes: usize = fills
         .iter()
-        .map(|f| f.key.len() + f.payload.len() + cache.prefix.len() + 64)
+        .map(|f| f.key.len() + f.payload.len() + 2 * cache.prefix.len() + 96)
         .sum();
-    let mut cmd = Cmd::with_capacity(3 + 4 * n, bytes);
-    cmd.arg("EVALSHA").arg(script.get_hash()).arg(n);
+    let mut cmd = Cmd::with_capacity(3 + keys + 5 * n, bytes);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys);
     for fill in fills {
         cmd.arg(cache.data_key(&fill.key));
+    }
+    if sliding {
+        for fill in fills {
+            cmd.arg(cache.idle_key(&fill.key));
+        }
     }
     for fill in fills {
         cmd.arg(&codec::rev_hex(fill.rev)[..])
@@ -326,7 +418,9 @@ async fn fill_batch(
                 payload: &fill.payload,
                 trailer: codec::value_trailer(fill.rev),
             })
-            .arg(codec::ttl_millis(fill.ttl));
+            .arg(codec::ttl_millis(fill.ttl))
+            .arg(fill.idle_lifetime().map_or(0, codec::ttl_millis))
+            .arg(if fill.refresh { "1" } else { "0" });
     }
     let value = cache
         .client
@@ -340,6 +434,7 @@ impl fmt::Debug for RedisCache {
         f.debug_struct("RedisCache")
             .field("namespace", &self.namespace)
             .field("key_prefix", &self.prefix)
+            .field("idle_key_prefix", &self.idle_prefix)
             .field("invalidation_push", &self.push)
             .field("client", &self.client)
             .finish()
@@ -366,6 +461,8 @@ mod tests {
             RedisCacheConfig::namespace("app:products").expect("valid"),
         );
         assert_eq!(cache.key_prefix(), "fz:12:app:products:");
+        assert_eq!(cache.idle_key_prefix(), "fz:12:app:products;idle:");
+        assert!(!cache.idle_key_prefix().starts_with(cache.key_prefix()));
         let shown = format!("{cache:?}");
         assert!(shown.contains("app:products"), "{shown}");
     }

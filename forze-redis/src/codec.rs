@@ -8,6 +8,11 @@
 //! with the fixed data-key prefix `fz:<len>:<namespace>:` (what `CLIENT TRACKING BCAST PREFIX`
 //! tracks), and the `{…}` hash tag puts every key of one document in the same hash slot.
 //!
+//! The idle deadline of an entry filled with a sliding window lives in a companion key,
+//! `fz:<len>:<namespace>;idle:{<key>}`: same hash slot, but **outside** the data-key prefix (the
+//! `;` where the prefix has `:`), so extending it on a hit is no change of a tracked key and
+//! pushes no invalidation to other replicas. Its value is `1`; only its lifetime matters.
+//!
 //! # Values
 //!
 //! Every value ends with a 17-byte trailer: a kind byte and the rev as 16 lowercase hex digits.
@@ -105,7 +110,15 @@ pub(crate) fn key_prefix(namespace: &str) -> String {
     format!("fz:{}:{}:", namespace.len(), namespace)
 }
 
+/// The idle-key prefix of a namespace: `fz:<len>:<namespace>;idle:` (not under the data-key
+/// prefix `fz:<len>:<namespace>:`).
+pub(crate) fn idle_prefix(namespace: &str) -> String {
+    format!("fz:{}:{};idle:", namespace.len(), namespace)
+}
+
 /// A data key, written straight into the command buffer: `<prefix>{<key>}`.
+///
+/// With the idle prefix ([`idle_prefix`]) it is the companion idle key.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DataKey<'a> {
     pub(crate) prefix: &'a str,

@@ -31,28 +31,78 @@ local function cmp(a, b)
 end
 "#;
 
-/// `fill`: KEYS = n keys; ARGV = n × (rev hex, value with trailer, ttl ms). Returns n flags.
+/// `fill`: KEYS = n data keys, then (only when some fill slides) their n idle keys; ARGV = n ×
+/// (rev hex, value with trailer, ttl ms, idle ms or `0`, refresh `1` or `0`). Returns n flags.
 ///
-/// On nothing: install. On a value at `v`: install iff `rev > v`. On a tombstone at `t`: install
-/// iff `rev >= t`.
+/// On nothing: install. On a value at `v`: install iff `rev > v` (`rev >= v` for a refresh, or
+/// for a sliding fill when the value's idle key is gone). On a tombstone at `t`: install iff
+/// `rev >= t`. A sliding fill also sets the idle key for `idle` ms.
 const FILL: &str = r#"
+local n = #ARGV / 5
+local sliding = #KEYS == 2 * n
 local out = {}
-for i = 1, #KEYS do
-  local rev, value, px = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+for i = 1, n do
+  local rev, value, px = ARGV[5 * i - 4], ARGV[5 * i - 3], ARGV[5 * i - 2]
+  local idle, refresh = tonumber(ARGV[5 * i - 1]), ARGV[5 * i]
   local kind, cur = state(KEYS[i])
   local ok
   if kind == nil then
     ok = true
   elseif kind == 'v' then
-    ok = cmp(rev, cur) > 0
+    local c = cmp(rev, cur)
+    if c == 0 and refresh == '1' then
+      ok = true
+    elseif c == 0 and sliding and idle > 0 then
+      ok = redis.call('EXISTS', KEYS[n + i]) == 0
+    else
+      ok = c > 0
+    end
   else
     ok = cmp(rev, cur) >= 0
   end
   if ok then
     redis.call('SET', KEYS[i], value, 'PX', px)
+    if sliding and idle > 0 then
+      redis.call('SET', KEYS[n + i], '1', 'PX', idle)
+    end
     out[i] = 1
   else
     out[i] = 0
+  end
+end
+return out
+"#;
+
+/// `slide`: KEYS = n data keys, then their n idle keys; ARGV = (window ms). Returns n replies:
+/// the stored string (value, tombstone or foreign bytes) or nil.
+///
+/// A value whose idle key is gone has been idle past its window: it becomes a tombstone at its
+/// rev (keeping its remaining lifetime) and reads as nil. Otherwise the idle key is extended to
+/// the window, capped at the data key's remaining lifetime. The data key is never written on a
+/// hit, so a hit pushes no invalidation.
+const SLIDE: &str = r#"
+local n = #KEYS / 2
+local window = tonumber(ARGV[1])
+local out = {}
+for i = 1, n do
+  local v = redis.pcall('GET', KEYS[i])
+  if type(v) ~= 'string' then
+    out[i] = false
+  else
+    local tail = string.sub(v, -17)
+    local hex = string.sub(tail, 2)
+    if #tail == 17 and string.sub(tail, 1, 1) == 'v' and string.find(hex, '^[0-9a-f]+$') then
+      if redis.call('EXISTS', KEYS[n + i]) == 0 then
+        redis.call('SET', KEYS[i], 't' .. hex, 'KEEPTTL')
+        v = false
+      else
+        local px = window
+        local cap = redis.call('PTTL', KEYS[i])
+        if cap > 0 and cap < px then px = cap end
+        redis.call('PEXPIRE', KEYS[n + i], px)
+      end
+    end
+    out[i] = v
   end
 end
 return out
@@ -94,12 +144,13 @@ pub(crate) struct Scripts {
     pub(crate) fill: redis::Script,
     pub(crate) invalidate: redis::Script,
     pub(crate) evict: redis::Script,
+    pub(crate) slide: redis::Script,
 }
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&redis::Script; 3] {
-        [&self.fill, &self.invalidate, &self.evict]
+    pub(crate) fn all(&self) -> [&redis::Script; 4] {
+        [&self.fill, &self.invalidate, &self.evict, &self.slide]
     }
 }
 
@@ -108,4 +159,5 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     fill: redis::Script::new(&format!("{PRELUDE}{FILL}")),
     invalidate: redis::Script::new(&format!("{PRELUDE}{INVALIDATE}")),
     evict: redis::Script::new(&format!("{PRELUDE}{EVICT}")),
+    slide: redis::Script::new(&format!("{PRELUDE}{SLIDE}")),
 });

@@ -4,7 +4,7 @@
 //!
 //! | operation | on nothing | on value `v` | on tombstone `t` |
 //! |---|---|---|---|
-//! | `fill(r)` | install `r` | install iff `r > v` | install iff `r >= t` |
+//! | `fill(r)` | install `r` | install iff `r > v` (a [refresh](CacheFill::refresh): `r >= v`) | install iff `r >= t` |
 //! | `invalidate(t')` | tombstone `t'` | tombstone `max(v, t')` | tombstone `max(t, t')` |
 //! | `evict(r)` | nothing | tombstone `v` iff `v == r` | nothing |
 //! | `get` | miss | hit `(v, payload)` | miss |
@@ -14,6 +14,28 @@
 //! rejected, so once a write returned no reader installs the old value (the stale-set race of the
 //! original cannot happen). Each operation is atomic and costs one round trip on a networked
 //! backend; batch forms cost one round trip for the whole batch.
+//!
+//! # Lifetimes: absolute and idle
+//!
+//! Every value lives at most its fill's `ttl` (the absolute cap). A fill with a sliding window
+//! ([`CacheFill::with_sliding`]) also gives the value an **idle deadline**, `min(window, ttl)`
+//! after the fill:
+//!
+//! * [`Cache::get_sliding`] (and [`Cache::get_many_sliding`]) on a value whose idle deadline is
+//!   still ahead is a hit and moves the deadline to `window` from now, never past the value's
+//!   absolute expiry. On a value whose idle deadline has passed (or that has none) it misses and
+//!   turns the value into tombstone `v` (keeping the remaining lifetime), so the next fill at
+//!   `v` or later installs.
+//! * A fill with a window treats a value whose idle deadline has passed (or that has none) like
+//!   tombstone `v`.
+//! * [`Cache::get`] and [`Cache::get_many`] neither check nor extend idle deadlines (on Redis a
+//!   plain hit stays one `GET`): use the sliding reads for entries filled with a window.
+//!
+//! Extending an idle deadline must not count as a change of the entry for push invalidation
+//! ([`Cache::subscribe_invalidations`]): other replicas keep their L1 entries.
+//!
+//! Backends without idle lifetimes keep the defaults of the sliding reads (a plain read), so
+//! their values simply live their full `ttl`.
 
 use std::fmt;
 use std::time::Duration;
@@ -65,8 +87,14 @@ pub struct CacheFill {
     pub rev: i64,
     /// The encoded read model.
     pub payload: Vec<u8>,
-    /// How long the value lives.
+    /// How long the value lives at most (the absolute cap).
     pub ttl: Duration,
+    /// The idle window: with `Some(w)`, the value also expires once `w` passes without a
+    /// sliding read (see [the module docs](self#lifetimes-absolute-and-idle)).
+    pub sliding: Option<Duration>,
+    /// A refresh of a value that may be cached at the same rev (early refresh): installs over a
+    /// value at `rev` too, renewing its payload and lifetime.
+    pub refresh: bool,
 }
 
 impl CacheFill {
@@ -77,7 +105,40 @@ impl CacheFill {
             rev,
             payload,
             ttl,
+            sliding: None,
+            refresh: false,
         }
+    }
+
+    /// The same fill with an idle window: the value expires once `window` passes without a
+    /// sliding read, and at `ttl` at the latest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use forze_core::cache::CacheFill;
+    ///
+    /// let fill = CacheFill::new("k", 1, b"{}".to_vec(), Duration::from_secs(3600))
+    ///     .with_sliding(Duration::from_secs(60));
+    /// assert_eq!(fill.sliding, Some(Duration::from_secs(60)));
+    /// ```
+    #[must_use]
+    pub fn with_sliding(mut self, window: Duration) -> Self {
+        self.sliding = Some(window);
+        self
+    }
+
+    /// The same fill as a refresh: it also installs over a value at the same rev.
+    #[must_use]
+    pub fn refresh(mut self) -> Self {
+        self.refresh = true;
+        self
+    }
+
+    /// How long the value lives before its first sliding read: `min(window, ttl)`, or `ttl`.
+    pub fn idle_lifetime(&self) -> Option<Duration> {
+        self.sliding.map(|window| window.min(self.ttl))
     }
 }
 
@@ -118,6 +179,32 @@ pub trait Cache: Send + Sync + fmt::Debug {
     /// The values under `keys`, in order, in one round trip.
     fn get_many<'a>(&'a self, keys: &'a [String])
     -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>>;
+
+    /// The value under `key`, extending its idle deadline to `window` from now (capped at its
+    /// absolute expiry); a value past its idle deadline misses and becomes a tombstone at its
+    /// rev. One round trip. See [the module docs](self#lifetimes-absolute-and-idle).
+    ///
+    /// The default is [`get`](Self::get): a backend without idle lifetimes.
+    fn get_sliding<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        let _ = window;
+        self.get(key)
+    }
+
+    /// [`get_sliding`](Self::get_sliding) for `keys`, in order, in one round trip.
+    ///
+    /// The default is [`get_many`](Self::get_many).
+    fn get_many_sliding<'a>(
+        &'a self,
+        keys: &'a [String],
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        let _ = window;
+        self.get_many(keys)
+    }
 
     /// Compare-and-set fill; `true` if installed.
     fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>>;

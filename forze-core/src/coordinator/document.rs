@@ -1,25 +1,30 @@
-//! The typed part of a lane: the store of one spec, and for cached specs the single-flight map
-//! and the read-through and invalidation logic.
+//! The typed part of a lane: the store of one spec, and for cached specs the L1, the
+//! single-flight map, and the read-through, early-refresh and invalidation logic.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use uuid::Uuid;
 
 use crate::cache::{Cache, CacheFill, Invalidation};
 use crate::clock::SharedClock;
 use crate::codec::{many_not_found, not_found, row_to_read};
+use crate::coordinator::l1::{L1, Stamp};
+use crate::coordinator::xfetch::{self, Draws};
 use crate::coordinator::{CacheLane, CacheStats, CoordinatorConfig};
 use crate::error::Result;
+use crate::l1::{L1Config, L1Key, L1Stats, build_store};
 use crate::model::Document;
 use crate::runtime::AfterCommit;
 use crate::singleflight::SingleFlight;
 use crate::spec::CacheSpec;
 use crate::store::{BoxFuture, DocumentStore, StoreCx};
 
-use super::lane::{KeyBuf, cache_key};
+use super::lane::{KeyBuf, cache_key, parse_cache_key};
 
 type FlightKey = (Option<Uuid>, Uuid);
 
@@ -49,12 +54,14 @@ impl<D: Document> DocumentLane<D> {
         clock: &SharedClock,
     ) -> Self {
         let cached = cache.map(|(spec, cache)| {
-            Arc::new(Cached {
-                lane: CacheLane::new(name.clone(), spec, cache, config.clone(), Arc::clone(clock)),
-                flights: SingleFlight::new(),
-                store: Arc::clone(&store),
-                name: name.clone(),
-            })
+            Arc::new(Cached::new(
+                name.clone(),
+                spec,
+                cache,
+                Arc::clone(&store),
+                config,
+                clock,
+            ))
         });
         DocumentLane {
             name,
@@ -92,95 +99,300 @@ impl<D: Document> DocumentLane<D> {
     }
 }
 
+/// How a single-flight fetch treats the shared cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FillMode {
+    /// The cache failed or is bypassed: read the store only (the L1 still takes the value).
+    Skip,
+    /// Fill with a compare-and-set at the rev read.
+    Fill,
+    /// An early refresh: fill even over a value at the same rev (renewing its lifetime).
+    Refresh,
+}
+
 /// The read-through state of one cached spec in one runtime.
 pub(crate) struct Cached<D: Document> {
     pub(crate) lane: CacheLane,
     flights: SingleFlight<FlightKey, Arc<D::Read>>,
     store: Arc<dyn DocumentStore>,
     name: Cow<'static, str>,
+    l1: Option<L1<D::Read>>,
+    draws: Draws,
+    /// Background early refreshes in flight.
+    refreshing: AtomicUsize,
 }
 
 impl<D: Document> Cached<D> {
-    /// A read-through `get`.
+    fn new(
+        name: Cow<'static, str>,
+        spec: CacheSpec,
+        cache: Arc<dyn Cache>,
+        store: Arc<dyn DocumentStore>,
+        config: &CoordinatorConfig,
+        clock: &SharedClock,
+    ) -> Self {
+        let l1 = spec.l1.map(|l1| {
+            let config = L1Config::new(l1.capacity, l1.ttl, Arc::clone(clock));
+            L1::new(build_store(l1.store, &config))
+        });
+        Cached {
+            lane: CacheLane::new(name.clone(), spec, cache, config.clone(), Arc::clone(clock)),
+            flights: SingleFlight::new(),
+            store,
+            name,
+            l1,
+            draws: Draws::new(config.early_refresh_seed.unwrap_or_else(Draws::entropy)),
+            refreshing: AtomicUsize::new(0),
+        }
+    }
+
+    /// A read-through `get`. An L1 hit completes on the first poll, without I/O.
+    #[inline]
     pub(crate) async fn get(self: &Arc<Self>, tenant: Option<Uuid>, id: Uuid) -> Result<D::Read> {
+        let stamp = match &self.l1 {
+            Some(l1) => {
+                let key = L1Key::new(tenant, id);
+                if let Some(read) = l1.get(&key) {
+                    return Ok(read);
+                }
+                Some(l1.stamp(&key))
+            }
+            None => None,
+        };
+        self.get_shared(tenant, id, stamp).await
+    }
+
+    /// `get` past the L1: the shared cache, then a single-flight fetch.
+    async fn get_shared(
+        self: &Arc<Self>,
+        tenant: Option<Uuid>,
+        id: Uuid,
+        stamp: Option<Stamp>,
+    ) -> Result<D::Read> {
         let key = KeyBuf::new(tenant, id);
         let key = key.as_str();
-        // L1 (issue 6): look up `L1Key::new(tenant, id)` here; a hit returns a clone of the
-        // decoded `Arc<D::Read>` with no I/O and no single-flight.
-        let mut fill = false;
+        let mut mode = FillMode::Skip;
         if self.lane.reads_enabled().await {
-            match self.lane.call(|| self.lane.cache.get(key)).await {
-                Ok(Some(entry)) => match serde_json::from_slice::<D::Read>(&entry.payload) {
-                    Ok(read) => {
+            match self.lane.call(|| self.lane.read(key)).await {
+                Ok(Some(entry)) => match xfetch::decode::<D::Read>(&entry.payload) {
+                    Ok((read, xf)) => {
                         self.lane.counters.hits.inc();
-                        // L1 (issue 6): insert the decoded value here.
-                        return Ok(read);
+                        if let Some(xf) = xf
+                            && self.elects(&xf)
+                        {
+                            return Ok(self.refresh_early(tenant, id, key, read, stamp).await);
+                        }
+                        return Ok(self.keep(tenant, id, stamp, read));
                     }
                     Err(err) => {
                         self.lane.undecodable(key, entry.rev, &err).await;
-                        fill = true;
+                        mode = FillMode::Fill;
                     }
                 },
                 Ok(None) => {
                     self.lane.counters.misses.inc();
-                    fill = true;
+                    mode = FillMode::Fill;
                 }
                 // Recorded by `call` (breaker, counters): fail open to the store, don't fill.
                 Err(_) => {}
             }
         }
-        let key = key.to_owned();
-        let this = Arc::clone(self);
-        let read = self
-            .flights
-            .run((tenant, id), move || async move {
-                this.fetch(tenant, id, key, fill).await
-            })
-            .await?;
+        let read = self.fetch_shared(tenant, id, key.to_owned(), mode).await?;
         Ok(D::Read::clone(&read))
     }
 
-    /// The single-flight fetch: read the store, fill the cache at the rev read.
+    /// Put a value read from the shared cache into the L1 (if the stamp still holds) and hand
+    /// it out.
+    fn keep(&self, tenant: Option<Uuid>, id: Uuid, stamp: Option<Stamp>, read: D::Read) -> D::Read {
+        match (&self.l1, stamp) {
+            (Some(l1), Some(stamp)) => {
+                let rev = D::meta(&read).rev;
+                let shared = Arc::new(read);
+                l1.insert(L1Key::new(tenant, id), stamp, rev, Arc::clone(&shared));
+                Arc::unwrap_or_clone(shared)
+            }
+            _ => read,
+        }
+    }
+
+    /// Whether a hit of an envelope elects to recompute now (XFetch).
+    fn elects(&self, xf: &xfetch::XfMeta) -> bool {
+        let Some(beta) = self.lane.spec.early_refresh_beta else {
+            return false;
+        };
+        let now = self.lane.clock().utc_now().timestamp_millis();
+        let elected = xf.elects(now, beta, self.draws.unit());
+        if elected {
+            self.lane.counters.early_refreshes.inc();
+        }
+        elected
+    }
+
+    /// An elected hit: refresh inline (returning the cached value if that fails) or in the
+    /// background (returning the cached value at once).
+    async fn refresh_early(
+        self: &Arc<Self>,
+        tenant: Option<Uuid>,
+        id: Uuid,
+        key: &str,
+        cached: D::Read,
+        stamp: Option<Stamp>,
+    ) -> D::Read {
+        if self.lane.spec.early_refresh_background {
+            self.refresh_in_background(tenant, id, key);
+            return self.keep(tenant, id, stamp, cached);
+        }
+        match self
+            .fetch_shared(tenant, id, key.to_owned(), FillMode::Refresh)
+            .await
+        {
+            Ok(fresh) => D::Read::clone(&fresh),
+            Err(err) => {
+                self.lane.counters.refresh_failures.inc();
+                tracing::warn!(
+                    document = %self.name,
+                    %id,
+                    error = %err,
+                    "early refresh failed; serving the cached value, which is still valid"
+                );
+                self.keep(tenant, id, stamp, cached)
+            }
+        }
+    }
+
+    /// Start a detached early refresh of `id`, unless one (or any fetch) is in flight for it or
+    /// the lane's bound is reached.
+    fn refresh_in_background(self: &Arc<Self>, tenant: Option<Uuid>, id: Uuid, key: &str) {
+        let limit = self.lane.config().max_background_refreshes;
+        if self
+            .refreshing
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_err()
+        {
+            self.lane.counters.refreshes_skipped.inc();
+            tracing::debug!(document = %self.name, %id, limit, "background early refresh skipped: too many in flight");
+            return;
+        }
+        let slot = RefreshSlot(Arc::clone(self));
+        let this = Arc::clone(self);
+        let key = key.to_owned();
+        let started = self
+            .flights
+            .start_if_idle((tenant, id), move || async move {
+                let _slot = slot;
+                let result = this.fetch(tenant, id, key, FillMode::Refresh).await;
+                if let Err(err) = &result {
+                    this.lane.counters.refresh_failures.inc();
+                    tracing::warn!(
+                        document = %this.name,
+                        %id,
+                        error = %err,
+                        "background early refresh failed; the cached value stays until it expires"
+                    );
+                }
+                result
+            });
+        if !started {
+            self.lane.counters.refreshes_skipped.inc();
+        }
+    }
+
+    /// Join or start the single-flight fetch of `id`.
+    async fn fetch_shared(
+        self: &Arc<Self>,
+        tenant: Option<Uuid>,
+        id: Uuid,
+        key: String,
+        mode: FillMode,
+    ) -> Result<Arc<D::Read>> {
+        let this = Arc::clone(self);
+        self.flights
+            .run((tenant, id), move || async move {
+                this.fetch(tenant, id, key, mode).await
+            })
+            .await
+    }
+
+    /// The single-flight fetch: read the store, fill the cache at the rev read, keep the value
+    /// in the L1 unless the cache knew a newer rev.
     async fn fetch(
         &self,
         tenant: Option<Uuid>,
         id: Uuid,
         key: String,
-        fill: bool,
+        mode: FillMode,
     ) -> Result<Arc<D::Read>> {
+        let l1_key = L1Key::new(tenant, id);
+        // Before the store read: a write that commits after this refuses the L1 insert.
+        let stamp = self.l1.as_ref().map(|l1| l1.stamp(&l1_key));
         self.lane.counters.store_reads.inc();
         let cx = StoreCx::none().with_tenant(tenant);
+        let started = self.lane.clock().now();
         let row = self
             .store
             .get(&cx, id, false)
             .await?
             .ok_or_else(|| not_found(&self.name, id))?;
+        let recompute = self.lane.clock().now().saturating_duration_since(started);
         let read = row_to_read::<D>(&self.name, row)?;
-        if fill && let Some(fill) = self.encode(key, &read) {
-            match self.lane.call(move || self.lane.cache.fill(fill)).await {
-                Ok(true) => self.lane.counters.fills.inc(),
-                Ok(false) => self.lane.counters.fills_rejected.inc(),
-                Err(_) => {}
+        let keep = match mode {
+            FillMode::Skip => true,
+            FillMode::Fill | FillMode::Refresh => {
+                match self.encode(key, &read, recompute, mode == FillMode::Refresh) {
+                    None => true,
+                    Some(fill) => match self.lane.call(move || self.lane.cache.fill(fill)).await {
+                        Ok(true) => {
+                            self.lane.counters.fills.inc();
+                            true
+                        }
+                        Ok(false) => {
+                            self.lane.counters.fills_rejected.inc();
+                            false
+                        }
+                        Err(_) => true,
+                    },
+                }
             }
+        };
+        let read = Arc::new(read);
+        if keep && let (Some(l1), Some(stamp)) = (&self.l1, stamp) {
+            l1.insert(l1_key, stamp, D::meta(&read).rev, Arc::clone(&read));
         }
-        // L1 (issue 6): insert the decoded value here (only if the fill was not rejected).
-        Ok(Arc::new(read))
+        Ok(read)
     }
 
-    /// The fill of `read` under `key`, if fills are allowed now.
-    fn encode(&self, key: String, read: &D::Read) -> Option<CacheFill> {
+    /// The fill of `read` under `key`, if fills are allowed now: for the `age_ttl` lifetime (or
+    /// `ttl`), with the sliding window, as an XFetch envelope when `early_refresh_beta` is set.
+    fn encode(
+        &self,
+        key: String,
+        read: &D::Read,
+        recompute: Duration,
+        refresh: bool,
+    ) -> Option<CacheFill> {
         if !self.lane.fills_enabled() {
             return None;
         }
-        match serde_json::to_vec(read) {
+        let spec = &self.lane.spec;
+        let meta = D::meta(read);
+        let ttl = self.lane.ttl_for(&meta);
+        let xf = spec.early_refresh_beta.map(|_| xfetch::XfMeta {
+            at: self.lane.clock().utc_now().timestamp_millis(),
+            d: u64::try_from(recompute.as_nanos().div_ceil(1_000)).unwrap_or(u64::MAX),
+            ttl: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+        });
+        match xfetch::encode(read, xf) {
             Ok(payload) => {
-                let meta = D::meta(read);
-                Some(CacheFill::new(
-                    key,
-                    meta.rev,
-                    payload,
-                    self.lane.ttl_for(&meta),
-                ))
+                let mut fill = CacheFill::new(key, meta.rev, payload, ttl);
+                if let Some(window) = spec.sliding_ttl {
+                    fill = fill.with_sliding(window);
+                }
+                if refresh {
+                    fill = fill.refresh();
+                }
+                Some(fill)
             }
             Err(err) => {
                 tracing::warn!(document = %self.name, error = %err, "read model does not encode; not cached");
@@ -189,8 +401,9 @@ impl<D: Document> Cached<D> {
         }
     }
 
-    /// A read-through `get_many`: one cache round trip, one store query for the misses, one
-    /// fill round trip. Input order, duplicates repeated; missing ids are `NotFound`.
+    /// A read-through `get_many`: the L1, then one cache round trip, one store query for the
+    /// misses, one fill round trip. Input order, duplicates repeated; missing ids are
+    /// `NotFound`.
     pub(crate) async fn get_many(
         &self,
         tenant: Option<Uuid>,
@@ -201,84 +414,30 @@ impl<D: Document> Cached<D> {
             let mut seen = std::collections::HashSet::with_capacity(ids.len());
             unique.extend(ids.iter().copied().filter(|id| seen.insert(*id)));
         }
-        let keys: Vec<String> = unique.iter().map(|id| cache_key(tenant, *id)).collect();
         let mut found: HashMap<Uuid, D::Read> = HashMap::with_capacity(unique.len());
-        let mut misses: Vec<(Uuid, &str)> = Vec::new();
-        let mut fill = false;
-        let entries = if self.lane.reads_enabled().await {
-            match self.lane.call(|| self.lane.cache.get_many(&keys)).await {
-                Ok(entries) if entries.len() == keys.len() => Some(entries),
-                Ok(entries) => {
-                    self.lane.counters.cache_errors.inc();
-                    tracing::warn!(document = %self.name, asked = keys.len(), got = entries.len(), "cache get_many answered the wrong number of entries; ignoring it");
-                    None
-                }
-                Err(_) => None,
-            }
-        } else {
-            None
-        };
-        match entries {
-            Some(entries) => {
-                fill = true;
-                for ((id, key), entry) in unique.iter().zip(&keys).zip(entries) {
-                    match entry {
-                        Some(entry) => match serde_json::from_slice::<D::Read>(&entry.payload) {
-                            Ok(read) => {
-                                self.lane.counters.hits.inc();
-                                found.insert(*id, read);
-                            }
-                            Err(err) => {
-                                self.lane.undecodable(key, entry.rev, &err).await;
-                                misses.push((*id, key));
-                            }
-                        },
-                        None => {
-                            self.lane.counters.misses.inc();
-                            misses.push((*id, key));
+        // The ids the L1 does not have, with the stamps to insert them with.
+        let mut wanted: Vec<(Uuid, Option<Stamp>)> = Vec::with_capacity(unique.len());
+        for id in unique {
+            match &self.l1 {
+                Some(l1) => {
+                    let key = L1Key::new(tenant, id);
+                    match l1.get(&key) {
+                        Some(read) => {
+                            found.insert(id, read);
                         }
+                        None => wanted.push((id, Some(l1.stamp(&key)))),
                     }
                 }
-            }
-            None => misses.extend(unique.iter().copied().zip(keys.iter().map(String::as_str))),
-        }
-        if !misses.is_empty() {
-            self.lane.counters.store_reads.inc();
-            let miss_ids: Vec<Uuid> = misses.iter().map(|(id, _)| *id).collect();
-            let cx = StoreCx::none().with_tenant(tenant);
-            let rows = self.store.get_many(&cx, &miss_ids).await?;
-            let keys_by_id: HashMap<Uuid, &str> = misses.iter().copied().collect();
-            let mut fills = Vec::new();
-            for row in rows {
-                let id = row.meta.id;
-                let Some(key) = keys_by_id.get(&id) else {
-                    continue;
-                };
-                let read = row_to_read::<D>(&self.name, row)?;
-                if fill {
-                    fills.extend(self.encode((*key).to_owned(), &read));
-                }
-                found.insert(id, read);
-            }
-            if !fills.is_empty()
-                && let Ok(installed) = self
-                    .lane
-                    .call(move || self.lane.cache.fill_many(fills))
-                    .await
-            {
-                for ok in installed {
-                    if ok {
-                        self.lane.counters.fills.inc();
-                    } else {
-                        self.lane.counters.fills_rejected.inc();
-                    }
-                }
+                None => wanted.push((id, None)),
             }
         }
-        let missing: Vec<Uuid> = unique
+        if !wanted.is_empty() {
+            self.get_many_shared(tenant, &wanted, &mut found).await?;
+        }
+        let missing: Vec<Uuid> = wanted
             .iter()
+            .map(|(id, _)| *id)
             .filter(|id| !found.contains_key(id))
-            .copied()
             .collect();
         if !missing.is_empty() {
             return Err(many_not_found(&self.name, &missing));
@@ -293,26 +452,179 @@ impl<D: Document> Cached<D> {
         Ok(out)
     }
 
+    /// `get_many` past the L1, for `wanted`: found documents go into `found` (and the L1).
+    async fn get_many_shared(
+        &self,
+        tenant: Option<Uuid>,
+        wanted: &[(Uuid, Option<Stamp>)],
+        found: &mut HashMap<Uuid, D::Read>,
+    ) -> Result<()> {
+        let keys: Vec<String> = wanted
+            .iter()
+            .map(|(id, _)| cache_key(tenant, *id))
+            .collect();
+        let mut misses: Vec<(Uuid, &str, Option<Stamp>)> = Vec::new();
+        let mut fill = false;
+        let entries = if self.lane.reads_enabled().await {
+            match self.lane.call(|| self.lane.read_many(&keys)).await {
+                Ok(entries) if entries.len() == keys.len() => Some(entries),
+                Ok(entries) => {
+                    self.lane.counters.cache_errors.inc();
+                    tracing::warn!(document = %self.name, asked = keys.len(), got = entries.len(), "cache get_many answered the wrong number of entries; ignoring it");
+                    None
+                }
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        match entries {
+            Some(entries) => {
+                fill = true;
+                for (((id, stamp), key), entry) in wanted.iter().zip(&keys).zip(entries) {
+                    match entry {
+                        Some(entry) => match xfetch::decode::<D::Read>(&entry.payload) {
+                            Ok((read, _)) => {
+                                self.lane.counters.hits.inc();
+                                found.insert(*id, self.keep(tenant, *id, *stamp, read));
+                            }
+                            Err(err) => {
+                                self.lane.undecodable(key, entry.rev, &err).await;
+                                misses.push((*id, key, *stamp));
+                            }
+                        },
+                        None => {
+                            self.lane.counters.misses.inc();
+                            misses.push((*id, key, *stamp));
+                        }
+                    }
+                }
+            }
+            None => misses.extend(
+                wanted
+                    .iter()
+                    .zip(&keys)
+                    .map(|((id, stamp), key)| (*id, key.as_str(), *stamp)),
+            ),
+        }
+        if misses.is_empty() {
+            return Ok(());
+        }
+        self.lane.counters.store_reads.inc();
+        let miss_ids: Vec<Uuid> = misses.iter().map(|(id, _, _)| *id).collect();
+        let cx = StoreCx::none().with_tenant(tenant);
+        let started = self.lane.clock().now();
+        let rows = self.store.get_many(&cx, &miss_ids).await?;
+        let elapsed = self.lane.clock().now().saturating_duration_since(started);
+        let recompute = elapsed / u32::try_from(rows.len().max(1)).unwrap_or(u32::MAX);
+        let by_id: HashMap<Uuid, (&str, Option<Stamp>)> = misses
+            .iter()
+            .map(|(id, key, stamp)| (*id, (*key, *stamp)))
+            .collect();
+        let mut reads = Vec::with_capacity(rows.len());
+        let mut fills = Vec::new();
+        let mut filled = Vec::new();
+        for row in rows {
+            let id = row.meta.id;
+            let Some((key, stamp)) = by_id.get(&id) else {
+                continue;
+            };
+            let read = row_to_read::<D>(&self.name, row)?;
+            if fill && let Some(f) = self.encode((*key).to_owned(), &read, recompute, false) {
+                fills.push(f);
+                filled.push(id);
+            }
+            reads.push((id, *stamp, read));
+        }
+        let mut rejected = std::collections::HashSet::new();
+        if !fills.is_empty()
+            && let Ok(installed) = self
+                .lane
+                .call(move || self.lane.cache.fill_many(fills))
+                .await
+        {
+            for (id, ok) in filled.into_iter().zip(installed) {
+                if ok {
+                    self.lane.counters.fills.inc();
+                } else {
+                    self.lane.counters.fills_rejected.inc();
+                    rejected.insert(id);
+                }
+            }
+        }
+        for (id, stamp, read) in reads {
+            let read = if rejected.contains(&id) {
+                read
+            } else {
+                self.keep(tenant, id, stamp, read)
+            };
+            found.insert(id, read);
+        }
+        Ok(())
+    }
+
     /// After a committed write: stop sharing in-flight fetches of the written ids with new
-    /// readers, then write tombstones at the committed revs.
+    /// readers, write tombstones at the committed revs, then drop the ids from the L1 (refusing
+    /// inserts of reads that started before).
     pub(crate) async fn invalidate_now(&self, tenant: Option<Uuid>, written: &[(Uuid, i64)]) {
         for (id, _) in written {
             self.flights.forget(&(tenant, *id));
         }
-        // L1 (issue 6): drop the written ids from the L1 here.
         let ttl = self.lane.spec.ttl;
         let invalidations = written
             .iter()
             .map(|(id, rev)| Invalidation::new(cache_key(tenant, *id), *rev, ttl))
             .collect();
+        // Whether the tombstones were written or remembered as pending, reads that start after
+        // this find no old value in the shared cache (pending ones bypass it).
         self.lane.invalidate(invalidations).await;
+        if let Some(l1) = &self.l1 {
+            for (id, _) in written {
+                l1.remove(&L1Key::new(tenant, *id));
+            }
+        }
+    }
+
+    /// Drop the document under cache key `key` from this process's L1 (the hook for push
+    /// invalidation); `false` if `key` is not a key of this lane's form.
+    pub(crate) fn l1_remove_key(&self, key: &str) -> bool {
+        let Some((tenant, id)) = parse_cache_key(key) else {
+            return false;
+        };
+        if let Some(l1) = &self.l1 {
+            l1.remove(&L1Key::new(tenant, id));
+        }
+        true
+    }
+
+    /// Drop everything from this process's L1 (the hook for push invalidation resets).
+    pub(crate) fn l1_clear(&self) {
+        if let Some(l1) = &self.l1 {
+            l1.clear();
+        }
     }
 }
 
-/// What a `CacheHandle` needs from a lane, without its document type.
+/// A slot of the lane's background-refresh bound, released when the refresh ends (or never
+/// starts).
+struct RefreshSlot<D: Document>(Arc<Cached<D>>);
+
+impl<D: Document> Drop for RefreshSlot<D> {
+    fn drop(&mut self) {
+        self.0.refreshing.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What a `CacheHandle` (and, later, a push-invalidation sink) needs from a lane, without its
+/// document type.
 pub(crate) trait CacheSource: Send + Sync + fmt::Debug {
     fn lane(&self) -> &CacheLane;
     fn stats(&self) -> CacheStats;
+    fn l1_stats(&self) -> Option<L1Stats>;
+    /// Drop the document under cache key `key` from the L1; `false` if `key` is not one.
+    fn l1_remove(&self, key: &str) -> bool;
+    /// Drop everything from the L1.
+    fn l1_clear(&self);
 }
 
 impl<D: Document> fmt::Debug for Cached<D> {
@@ -331,7 +643,20 @@ impl<D: Document> CacheSource for Cached<D> {
             self.flights.started(),
             self.flights.joined(),
             self.flights.in_flight(),
+            self.l1_stats(),
         )
+    }
+
+    fn l1_stats(&self) -> Option<L1Stats> {
+        self.l1.as_ref().map(L1::stats)
+    }
+
+    fn l1_remove(&self, key: &str) -> bool {
+        self.l1_remove_key(key)
+    }
+
+    fn l1_clear(&self) {
+        Cached::l1_clear(self);
     }
 }
 

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::breaker::Breaker;
-use crate::cache::{Cache, Invalidation};
+use crate::cache::{Cache, CacheEntry, Invalidation};
 use crate::clock::SharedClock;
 use crate::coordinator::{CacheStats, CoordinatorConfig};
 use crate::error::{Error, ErrorKind, Result};
+use crate::l1::L1Stats;
 use crate::model::DocumentMeta;
 use crate::spec::CacheSpec;
 use crate::store::BoxFuture;
@@ -48,6 +49,9 @@ pub(crate) struct Counters {
     pub(crate) invalidations: Counter,
     pub(crate) invalidation_failures: Counter,
     pub(crate) flushes: Counter,
+    pub(crate) early_refreshes: Counter,
+    pub(crate) refresh_failures: Counter,
+    pub(crate) refreshes_skipped: Counter,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +121,35 @@ impl CacheLane {
             clock,
             pending: Pending::default(),
             flush_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The runtime clock.
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The coordinator configuration.
+    pub(crate) fn config(&self) -> &CoordinatorConfig {
+        &self.config
+    }
+
+    /// The read of one key: sliding (extends the idle lifetime) when the spec slides.
+    pub(crate) fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        match self.spec.sliding_ttl {
+            Some(window) => self.cache.get_sliding(key, window),
+            None => self.cache.get(key),
+        }
+    }
+
+    /// The read of several keys in one round trip, sliding when the spec slides.
+    pub(crate) fn read_many<'a>(
+        &'a self,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        match self.spec.sliding_ttl {
+            Some(window) => self.cache.get_many_sliding(keys, window),
+            None => self.cache.get_many(keys),
         }
     }
 
@@ -299,7 +332,13 @@ impl CacheLane {
         }
     }
 
-    pub(crate) fn stats(&self, fetches: u64, coalesced: u64, in_flight: usize) -> CacheStats {
+    pub(crate) fn stats(
+        &self,
+        fetches: u64,
+        coalesced: u64,
+        in_flight: usize,
+        l1: Option<L1Stats>,
+    ) -> CacheStats {
         let c = &self.counters;
         let (pending, bypassing) = {
             let state = self.pending.state.lock();
@@ -323,6 +362,10 @@ impl CacheLane {
             pending_invalidations: pending,
             bypassing,
             flushes: c.flushes.get(),
+            early_refreshes: c.early_refreshes.get(),
+            refresh_failures: c.refresh_failures.get(),
+            refreshes_skipped: c.refreshes_skipped.get(),
+            l1,
         }
     }
 }
@@ -330,6 +373,19 @@ impl CacheLane {
 /// The cache key of a document: its id, prefixed by the tenant when one is bound.
 pub(crate) fn cache_key(tenant: Option<uuid::Uuid>, id: uuid::Uuid) -> String {
     KeyBuf::new(tenant, id).as_str().to_owned()
+}
+
+/// The (tenant, id) of a cache key made by [`cache_key`], if it is one.
+pub(crate) fn parse_cache_key(key: &str) -> Option<(Option<uuid::Uuid>, uuid::Uuid)> {
+    const L: usize = uuid::fmt::Hyphenated::LENGTH;
+    match key.len() {
+        L => Some((None, uuid::Uuid::try_parse(key).ok()?)),
+        n if n == 2 * L + 1 && key.as_bytes()[L] == b':' => Some((
+            Some(uuid::Uuid::try_parse(&key[..L]).ok()?),
+            uuid::Uuid::try_parse(&key[L + 1..]).ok()?,
+        )),
+        _ => None,
+    }
 }
 
 /// A cache key on the stack, so the hit path does not allocate one.
@@ -375,5 +431,12 @@ mod tests {
         assert_eq!(cache_key(None, id), id.to_string());
         assert_eq!(cache_key(Some(t), id), format!("{t}:{id}"));
         assert_eq!(KeyBuf::new(Some(t), id).as_str(), format!("{t}:{id}"));
+        assert_eq!(parse_cache_key(&cache_key(None, id)), Some((None, id)));
+        assert_eq!(
+            parse_cache_key(&cache_key(Some(t), id)),
+            Some((Some(t), id))
+        );
+        assert_eq!(parse_cache_key("nope"), None);
+        assert_eq!(parse_cache_key(&format!("{t};{id}")), None);
     }
 }

@@ -8,22 +8,36 @@
 //!
 //! Read path (`get` of a cached spec, outside a transaction):
 //!
-//! 1. *(L1, issue 6: a hit returns the decoded `Arc` without I/O.)*
+//! 1. L1 (with `l1(...)`): a hit returns a clone of the decoded, immutable read model, with no
+//!    I/O, no boxing and no lock besides the store's.
 //! 2. If invalidations are pending from a cache outage, write them first; until that works,
 //!    bypass the cache (never serve stale).
-//! 3. One `Cache::get` under the breaker and a per-call timeout. A hit is decoded with one
-//!    `serde_json::from_slice` and returned, without touching the single-flight map. A payload
-//!    that does not decode is counted, evicted at its rev, and treated as a miss.
+//! 3. One cache read under the breaker and a per-call timeout (`get`, or `get_sliding` with
+//!    `sliding_ttl`, which extends the entry's idle lifetime). A hit is decoded (a plain read
+//!    model or an XFetch envelope, see [`xfetch`]), put in the L1 and returned, without touching
+//!    the single-flight map. A payload that does not decode is counted, evicted at its rev, and
+//!    treated as a miss. With `early_refresh_beta`, an envelope hit may elect to recompute
+//!    early: inline (the reader refreshes through the single-flight lane, and returns the
+//!    cached value if that fails) or in the background (bounded per lane).
 //! 4. Miss (or cache failure): a single-flight fetch keyed by (tenant, id), run detached, reads
-//!    the store and — unless the cache failed — fills with a compare-and-set at the rev read.
+//!    the store and — unless the cache failed — fills with a compare-and-set at the rev read,
+//!    for the `age_ttl` lifetime (or `ttl`) and with the `sliding_ttl` idle window. The value
+//!    goes into the L1 unless the fill was rejected (the cache knows a newer rev) — also when
+//!    the cache is failing, so the L1 keeps shielding the store during an outage (what this
+//!    replica wrote meanwhile is still never served old, see [`l1`]).
 //!
 //! Write path: after the store write commits (after the transaction commits, for writes in one),
-//! the single-flight entries of the written ids are forgotten and tombstones carrying the new
-//! rev ([`TOMBSTONE_DELETED`](crate::cache::TOMBSTONE_DELETED) for deletes) are written. A
-//! tombstone that cannot be written is remembered (step 2).
+//! the single-flight entries of the written ids are forgotten, tombstones carrying the new
+//! rev ([`TOMBSTONE_DELETED`](crate::cache::TOMBSTONE_DELETED) for deletes) are written (a
+//! tombstone that cannot be written is remembered, step 2), and the ids are dropped from the
+//! L1, so the next read on this replica reads its own write. Reads that started before the write
+//! cannot put the old value back into the L1 (see [`l1`]); other replicas see the write once
+//! their L1 entry expires (`l1(ttl)`).
 
 mod document;
+mod l1;
 mod lane;
+mod xfetch;
 
 use std::time::Duration;
 
@@ -31,6 +45,7 @@ pub(crate) use document::{CacheSource, DocumentLane};
 pub(crate) use lane::CacheLane;
 
 use crate::breaker::BreakerState;
+use crate::l1::L1Stats;
 
 /// Tuning of the read-through coordinator, per runtime
 /// ([`ExecutionRuntime::with_coordinator`](crate::ExecutionRuntime::with_coordinator)).
@@ -60,6 +75,13 @@ pub struct CoordinatorConfig {
     /// them and bypasses the cache for the cache `ttl`, so nothing written before is served.
     /// Default 10 000.
     pub max_pending_invalidations: usize,
+    /// The most background early refreshes (`early_refresh_background`) in flight per lane;
+    /// elections beyond it are skipped (the entry is still valid; a later election retries).
+    /// Default 8.
+    pub max_background_refreshes: usize,
+    /// The seed of the early-refresh draws (each lane's stream starts from it), for
+    /// reproducible tests; `None` (the default) seeds from the OS.
+    pub early_refresh_seed: Option<u64>,
 }
 
 impl Default for CoordinatorConfig {
@@ -69,6 +91,8 @@ impl Default for CoordinatorConfig {
             breaker_threshold: 5,
             breaker_cool_down: Duration::from_secs(5),
             max_pending_invalidations: 10_000,
+            max_background_refreshes: 8,
+            early_refresh_seed: None,
         }
     }
 }
@@ -93,6 +117,20 @@ impl CoordinatorConfig {
     #[must_use]
     pub fn max_pending_invalidations(mut self, max: usize) -> Self {
         self.max_pending_invalidations = max;
+        self
+    }
+
+    /// Set how many background early refreshes a lane runs at once.
+    #[must_use]
+    pub fn max_background_refreshes(mut self, max: usize) -> Self {
+        self.max_background_refreshes = max;
+        self
+    }
+
+    /// Seed the early-refresh draws (reproducible elections in tests).
+    #[must_use]
+    pub fn early_refresh_seed(mut self, seed: u64) -> Self {
+        self.early_refresh_seed = Some(seed);
         self
     }
 }
@@ -137,4 +175,13 @@ pub struct CacheStats {
     pub bypassing: bool,
     /// Successful writes of pending invalidations.
     pub flushes: u64,
+    /// Shared-cache hits that elected to recompute early (XFetch).
+    pub early_refreshes: u64,
+    /// Early refreshes that failed (logged; the cached value was served).
+    pub refresh_failures: u64,
+    /// Background early refreshes skipped: one was in flight for the key, or the lane's bound
+    /// was reached.
+    pub refreshes_skipped: u64,
+    /// The L1's counters, if the spec has `l1(...)`.
+    pub l1: Option<L1Stats>,
 }

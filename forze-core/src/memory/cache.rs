@@ -40,11 +40,20 @@ enum Slot {
 struct Entry {
     slot: Slot,
     expires_at: Instant,
+    /// The idle deadline of a value filled with a sliding window.
+    idle_until: Option<Instant>,
+}
+
+impl Entry {
+    /// A value whose idle deadline passed (or that has none), seen by a sliding operation.
+    fn idle_expired(&self, now: Instant) -> bool {
+        matches!(self.slot, Slot::Value { .. }) && self.idle_until.is_none_or(|t| t <= now)
+    }
 }
 
 /// An in-process shared cache implementing the [`Cache`] contract exactly (see
-/// [`crate::cache`]): compare-and-set fills by rev, tombstones, evictions, and TTLs measured on
-/// an injectable clock.
+/// [`crate::cache`]): compare-and-set fills by rev, tombstones, evictions, and absolute and idle
+/// (sliding) lifetimes measured on an injectable clock.
 ///
 /// Cheap to clone: clones share the entries, so one `MemoryCache` registered in two runtimes
 /// behaves like one Redis shared by two replicas.
@@ -116,6 +125,28 @@ impl MemoryCache {
         })
     }
 
+    /// How long the value or tombstone under `key` lives at most from now (its absolute
+    /// expiry), if the key is live.
+    pub fn expires_in(&self, key: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        let entries = self.entries.lock();
+        let entry = entries.get(key).filter(|e| e.expires_at > now)?;
+        Some(entry.expires_at - now)
+    }
+
+    /// How long the value under `key` lives from now without a sliding read (its idle
+    /// deadline), if it is a live value filled with a sliding window. Zero once the deadline
+    /// passed (the next sliding read misses).
+    pub fn idle_expires_in(&self, key: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        let entries = self.entries.lock();
+        let entry = entries.get(key).filter(|e| e.expires_at > now)?;
+        match entry.slot {
+            Slot::Value { .. } => entry.idle_until.map(|t| t.saturating_duration_since(now)),
+            Slot::Tombstone { .. } => None,
+        }
+    }
+
     /// The number of live keys (values and tombstones).
     pub fn len(&self) -> usize {
         let now = self.clock.now();
@@ -158,13 +189,42 @@ impl MemoryCache {
         }
     }
 
+    /// A sliding read: a hit extends the idle deadline, an idle-expired value becomes a
+    /// tombstone at its rev and misses.
+    fn get_sliding_now(
+        entries: &mut HashMap<String, Entry>,
+        key: &str,
+        window: Duration,
+        now: Instant,
+    ) -> Option<CacheEntry> {
+        let entry = Self::live(entries, key, now)?;
+        let Slot::Value { rev, payload } = &entry.slot else {
+            return None;
+        };
+        if entry.idle_expired(now) {
+            entry.slot = Slot::Tombstone { rev: *rev };
+            entry.idle_until = None;
+            return None;
+        }
+        let hit = CacheEntry::new(*rev, payload.to_vec());
+        entry.idle_until = Some((now + window).min(entry.expires_at));
+        Some(hit)
+    }
+
     fn fill_now(entries: &mut HashMap<String, Entry>, fill: CacheFill, now: Instant) -> bool {
-        let install = match Self::live(entries, &fill.key, now).map(|e| &e.slot) {
+        let install = match Self::live(entries, &fill.key, now) {
             None => true,
-            Some(Slot::Value { rev, .. }) => fill.rev > *rev,
-            Some(Slot::Tombstone { rev }) => fill.rev >= *rev,
+            Some(entry) => match entry.slot {
+                Slot::Value { rev, .. } if fill.sliding.is_some() && entry.idle_expired(now) => {
+                    fill.rev >= rev
+                }
+                Slot::Value { rev, .. } if fill.refresh => fill.rev >= rev,
+                Slot::Value { rev, .. } => fill.rev > rev,
+                Slot::Tombstone { rev } => fill.rev >= rev,
+            },
         };
         if install {
+            let idle_until = fill.idle_lifetime().map(|idle| now + idle);
             entries.insert(
                 fill.key,
                 Entry {
@@ -173,6 +233,7 @@ impl MemoryCache {
                         payload: fill.payload.into(),
                     },
                     expires_at: now + fill.ttl,
+                    idle_until,
                 },
             );
         }
@@ -196,6 +257,30 @@ impl Cache for MemoryCache {
         let found = keys
             .iter()
             .map(|k| Self::get_now(&mut entries, k, now))
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn get_sliding<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        let now = self.clock.now();
+        let entry = Self::get_sliding_now(&mut self.entries.lock(), key, window, now);
+        Box::pin(std::future::ready(Ok(entry)))
+    }
+
+    fn get_many_sliding<'a>(
+        &'a self,
+        keys: &'a [String],
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        let found = keys
+            .iter()
+            .map(|k| Self::get_sliding_now(&mut entries, k, window, now))
             .collect();
         Box::pin(std::future::ready(Ok(found)))
     }
@@ -232,6 +317,7 @@ impl Cache for MemoryCache {
                 Entry {
                     slot: Slot::Tombstone { rev },
                     expires_at: now + inv.ttl,
+                    idle_until: None,
                 },
             );
         }
@@ -247,6 +333,7 @@ impl Cache for MemoryCache {
             *entry = Entry {
                 slot: Slot::Tombstone { rev },
                 expires_at: now + ttl,
+                idle_until: None,
             };
         }
         Box::pin(std::future::ready(Ok(())))
@@ -316,5 +403,117 @@ mod tests {
         assert!(!c.fill(fill("t", 6)).await.unwrap(), "tombstone still live");
         clock.advance(Duration::from_secs(2));
         assert!(c.fill(fill("t", 6)).await.unwrap(), "tombstone expired");
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    fn sliding(key: &str, rev: i64) -> CacheFill {
+        CacheFill::new(key, rev, format!("{rev}").into_bytes(), HOUR).with_sliding(WINDOW)
+    }
+
+    #[tokio::test]
+    async fn a_sliding_read_keeps_an_entry_alive_up_to_its_cap() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(sliding("k", 1)).await.unwrap());
+        assert_eq!(c.idle_expires_in("k"), Some(WINDOW));
+        assert_eq!(c.expires_in("k"), Some(HOUR));
+        // Read every 30 s: alive far past the window, the idle deadline moves, the cap does not.
+        for step in 1..=118u32 {
+            clock.advance(Duration::from_secs(30));
+            let hit = c.get_sliding("k", WINDOW).await.unwrap();
+            assert_eq!(hit.map(|e| e.rev), Some(1), "read {step}");
+            assert_eq!(c.idle_expires_in("k"), Some(WINDOW));
+            assert_eq!(
+                c.expires_in("k"),
+                Some(HOUR - Duration::from_secs(30) * step)
+            );
+        }
+        // 40 s before the cap the idle deadline is capped at the absolute expiry.
+        clock.advance(Duration::from_secs(20));
+        assert!(c.get_sliding("k", WINDOW).await.unwrap().is_some());
+        assert_eq!(c.idle_expires_in("k"), Some(Duration::from_secs(40)));
+        clock.advance(Duration::from_secs(40));
+        assert_eq!(
+            c.get_sliding("k", WINDOW).await.unwrap(),
+            None,
+            "the cap holds"
+        );
+        assert_eq!(c.state("k"), None);
+    }
+
+    #[tokio::test]
+    async fn an_idle_entry_expires_after_its_window_and_becomes_a_tombstone() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(sliding("k", 3)).await.unwrap());
+        clock.advance(WINDOW - Duration::from_millis(1));
+        assert!(c.get_sliding("k", WINDOW).await.unwrap().is_some());
+        clock.advance(WINDOW);
+        // A plain get ignores idle deadlines.
+        assert_eq!(c.get("k").await.unwrap().map(|e| e.rev), Some(3));
+        assert_eq!(c.get_sliding("k", WINDOW).await.unwrap(), None);
+        assert_eq!(c.state("k"), Some(MemoryCacheState::Tombstone { rev: 3 }));
+        assert_eq!(
+            c.expires_in("k"),
+            Some(HOUR - 2 * WINDOW + Duration::from_millis(1)),
+            "the tombstone keeps the value's remaining lifetime"
+        );
+        // The tombstone at the value's rev: a refill at that rev installs, an older one not.
+        assert!(!c.fill(sliding("k", 2)).await.unwrap());
+        assert!(c.fill(sliding("k", 3)).await.unwrap());
+        assert!(c.get_sliding("k", WINDOW).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_sliding_fill_replaces_an_idle_expired_value_at_its_rev() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(sliding("k", 3)).await.unwrap());
+        assert!(
+            !c.fill(sliding("k", 3)).await.unwrap(),
+            "live: same rev rejected"
+        );
+        clock.advance(WINDOW);
+        assert!(!c.fill(sliding("k", 2)).await.unwrap());
+        assert!(
+            c.fill(sliding("k", 3)).await.unwrap(),
+            "idle-expired: like tombstone 3"
+        );
+        assert_eq!(c.idle_expires_in("k"), Some(WINDOW));
+        // A value filled without a window has no idle deadline: a sliding read misses.
+        assert!(c.fill(fill("plain", 1)).await.unwrap());
+        assert_eq!(c.idle_expires_in("plain"), None);
+        assert_eq!(c.get_sliding("plain", WINDOW).await.unwrap(), None);
+        // get_many_sliding: in order, each key on its own.
+        assert!(c.fill(sliding("a", 1)).await.unwrap());
+        let keys = ["a", "missing", "k"].map(String::from);
+        let got = c.get_many_sliding(&keys, WINDOW).await.unwrap();
+        let revs: Vec<Option<i64>> = got.iter().map(|e| e.as_ref().map(|e| e.rev)).collect();
+        assert_eq!(revs, [Some(1), None, Some(3)]);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_installs_over_the_same_rev_only() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        assert!(c.fill(fill("k", 2)).await.unwrap());
+        clock.advance(Duration::from_secs(30));
+        assert!(!c.fill(fill("k", 2)).await.unwrap());
+        assert!(c.fill(fill("k", 2).refresh()).await.unwrap());
+        assert_eq!(
+            c.expires_in("k"),
+            Some(TTL),
+            "the refresh renewed the lifetime"
+        );
+        assert!(!c.fill(fill("k", 1).refresh()).await.unwrap());
+        c.invalidate_many(&[Invalidation::new("k", 3, TTL)])
+            .await
+            .unwrap();
+        assert!(
+            !c.fill(fill("k", 2).refresh()).await.unwrap(),
+            "the CAS holds"
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::breaker::BreakerState;
 use crate::cache::{Cache, CacheEntry};
 use crate::coordinator::{CacheSource, CacheStats};
 use crate::error::Result;
+use crate::l1::L1Stats;
 use crate::spec::CacheSpec;
 
 /// The shared cache of one cached spec, from
@@ -74,5 +75,22 @@ impl CacheHandle {
     /// The lane's circuit breaker now.
     pub fn breaker(&self) -> BreakerState {
         self.source.stats().breaker
+    }
+
+    /// The counters of the spec's L1 in this runtime, if the spec has `l1(...)`.
+    pub fn l1_stats(&self) -> Option<L1Stats> {
+        self.source.l1_stats()
+    }
+
+    /// Drop the document `key` (an id as text) from this runtime's L1, so the next read of it on
+    /// this replica goes to the shared cache: for a change made outside forze. Other replicas
+    /// are not told. Returns `false` if `key` is not a document id.
+    pub fn l1_remove(&self, key: &str) -> bool {
+        self.source.l1_remove(&self.key(key))
+    }
+
+    /// Drop every document of the spec from this runtime's L1.
+    pub fn l1_clear(&self) {
+        self.source.l1_clear();
     }
 }

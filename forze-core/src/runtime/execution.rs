@@ -16,6 +16,7 @@ use crate::CacheStats;
 use crate::clock::{SharedClock, system_clock};
 use crate::coordinator::{CacheSource, CoordinatorConfig, DocumentLane};
 use crate::error::{Error, ErrorKind, Result};
+use crate::l1::L1Stats;
 use crate::model::Document;
 use crate::ports::{CacheHandle, DocumentCommand, DocumentQuery, Scope};
 use crate::runtime::LifecycleStep;
@@ -390,6 +391,16 @@ impl ExecutionContext {
     /// As [`cache`](Self::cache).
     pub fn cache_stats<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<CacheStats> {
         Ok(self.cache(spec)?.stats())
+    }
+
+    /// The counters of a cached spec's L1 in this runtime (shared by every context and port of
+    /// the spec): `None` if the spec has no `l1(...)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`cache`](Self::cache).
+    pub fn l1_stats<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<Option<L1Stats>> {
+        Ok(self.cache(spec)?.l1_stats())
     }
 
     /// The same context for `tenant`: its cache keys and single-flight keys are the tenant's,

@@ -125,6 +125,22 @@ impl Cache for FailingCache {
         self.gate(|| self.inner.get_many(keys))
     }
 
+    fn get_sliding<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        self.gate(|| self.inner.get_sliding(key, window))
+    }
+
+    fn get_many_sliding<'a>(
+        &'a self,
+        keys: &'a [String],
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
+        self.gate(|| self.inner.get_many_sliding(keys, window))
+    }
+
     fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>> {
         self.gate(|| self.inner.fill(fill))
     }
