@@ -26,6 +26,10 @@ use forze_core::cache::TOMBSTONE_DELETED;
 use forze_core::{BreakerState, ErrorKind};
 use uuid::Uuid;
 
+/// How long after the server's return cached reads must have resumed (the breaker cools down
+/// in 500 ms, reconnects back off up to 1 s): a loose bound, only there to name a stuck lane.
+const RESUME_WITHIN: Duration = Duration::from_secs(30);
+
 /// What a read of a document must return.
 #[derive(Debug, Clone)]
 enum Expect {
@@ -63,12 +67,18 @@ async fn reads_are_current(stack: &Stack, expected: &[Expect], when: &str) {
 /// invalidations are written and reads hit Redis again.
 async fn until_cached_reads_resume(stack: &Stack, expected: &[Expect]) {
     let hits = stack.stats().hits;
+    let deadline = tokio::time::Instant::now() + RESUME_WITHIN;
     loop {
         reads_are_current(stack, expected, "after the outage").await;
         let stats = stack.stats();
         if stats.pending_invalidations == 0 && !stats.bypassing && stats.hits > hits {
             break;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cached reads did not resume within {RESUME_WITHIN:?} of the server's return: \
+             {stats:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
