@@ -36,6 +36,12 @@ const ENSURE_ATTEMPTS: usize = 3;
 /// [`PostgresDepsModule::rw_document`](crate::PostgresDepsModule::rw_document), or built directly
 /// to get a store without the runtime.
 ///
+/// # Tenants
+///
+/// Tenancy is not supported: one table holds every document. A call whose
+/// [`StoreCx::tenant`] is `Some` (a context from `ctx.with_tenant(..)`) fails with
+/// [`ErrorKind::Config`] naming the document, instead of mixing the tenants' documents.
+///
 /// # Examples
 ///
 /// ```no_run
@@ -287,6 +293,20 @@ impl PostgresDocumentStore {
                 }
                 Err(self.map(e.cause))
             }
+        }
+    }
+
+    /// Tenancy is not supported: a call carrying a tenant is refused rather than served from
+    /// the one shared table (which would mix the tenants' documents).
+    fn no_tenant(&self, cx: &StoreCx) -> Result<()> {
+        match cx.tenant {
+            None => Ok(()),
+            Some(tenant) => Err(Error::config(format!(
+                "{}: the call carries tenant {tenant}, but tenancy is not supported by the \
+                 Postgres store (one table holds every document); call it from a context \
+                 without a tenant, or register a document backend with tenancy support",
+                self.what
+            ))),
         }
     }
 
@@ -629,6 +649,7 @@ impl PostgresDocumentStore {
 impl DocumentStore for PostgresDocumentStore {
     fn insert<'a>(&'a self, cx: &'a StoreCx, rows: Vec<Row>) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             if rows.is_empty() {
                 return Ok(Vec::new());
             }
@@ -676,6 +697,7 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn ensure<'a>(&'a self, cx: &'a StoreCx, row: Row) -> BoxFuture<'a, Result<(Row, bool)>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             let id = row.meta.id;
             // Validate before taking a connection.
             let mut columns = Some(self.encode_rows(std::slice::from_ref(&row))?);
@@ -719,6 +741,7 @@ impl DocumentStore for PostgresDocumentStore {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Vec<Updated>>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             if patches.is_empty() {
                 return Ok(Vec::new());
             }
@@ -740,6 +763,7 @@ impl DocumentStore for PostgresDocumentStore {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Row>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             let (mut conn, limit) = self.conn(cx).await?;
             let res = run(
                 limit,
@@ -758,6 +782,7 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             let mut seen = HashSet::with_capacity(ids.len());
             let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
             if ids.is_empty() {
@@ -776,6 +801,7 @@ impl DocumentStore for PostgresDocumentStore {
         lock: bool,
     ) -> BoxFuture<'a, Result<Option<Row>>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             let (mut conn, limit) = self.conn(cx).await?;
             // A lock outside a transaction would be released at once: plain read.
             let sql = if lock && conn.in_tx() {
@@ -792,6 +818,7 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
@@ -812,6 +839,7 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn list<'a>(&'a self, cx: &'a StoreCx, q: &'a ListQuery) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             let (sort, order) = match &q.sort {
                 Some((field, order)) => (field.as_ref(), *order),
                 None => ("id", SortOrder::Asc),
@@ -849,6 +877,7 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
+            self.no_tenant(cx)?;
             let (mut conn, limit) = self.conn(cx).await?;
             let res = run(
                 limit,
