@@ -373,44 +373,6 @@ mod tests {
         assert!(lines[4].contains("price 12 at rev 2"), "{}", lines[4]);
     }
 
-    /// The lifetimes example of the guide, compiled and checked here.
-    mod age_based {
-        // ANCHOR: age_ttl
-        #[derive(forze_core::Document)]
-        #[document_spec(
-            name = "products",
-            cache(ttl = "1h", age_ttl(alpha = 0.1, min_ttl = "30s", max_ttl = "1h"))
-        )]
-        pub struct Product {
-            pub name: String,
-            pub price: i32,
-        }
-        // ANCHOR_END: age_ttl
-
-        #[test]
-        fn stable_documents_earn_longer_lifetimes() {
-            use std::time::Duration;
-            let spec = PRODUCT_SPEC;
-            let age = spec.cache.and_then(|c| c.age_ttl).expect("age_ttl");
-            let minute = Duration::from_secs(60);
-            assert_eq!(
-                age.lifetime(24 * 60 * minute),
-                60 * minute,
-                "a day old: the hour"
-            );
-            assert_eq!(
-                age.lifetime(minute),
-                Duration::from_secs(30),
-                "a minute old: min_ttl"
-            );
-            assert_eq!(
-                age.lifetime(10 * minute),
-                minute,
-                "ten minutes old: 10% of that"
-            );
-        }
-    }
-
     #[test]
     fn the_cache_key_follows_the_redis_layout() {
         let redis = RedisClient::new(forze_redis::RedisConfig::default()).unwrap();
