@@ -1,4 +1,5 @@
-//! Transactions: commit invalidates exactly the written ids, after the commit; rollback (error
+//! Transactions: commit invalidates exactly the written ids, after the commit (also when the
+//! commit fails: its outcome may be unknown); rollback (error
 //! or panic) leaves store and cache untouched; reads inside bypass the cache.
 
 mod common;
@@ -175,7 +176,7 @@ async fn a_panicking_body_rolls_back_then_the_panic_resumes() {
 }
 
 #[tokio::test]
-async fn a_failed_commit_drops_the_invalidations_and_returns_the_conflict() {
+async fn a_failed_commit_returns_the_conflict_and_the_outside_write_is_read_fresh() {
     watchdog(async {
         let f = Fixture::new();
         let ctx = f.ctx();

@@ -89,11 +89,17 @@ impl<D: Document> DocumentLane<D> {
             return;
         }
         match tx {
-            Some(tx) => tx.defer(Box::new(Deferred {
-                cached: Arc::clone(cached),
-                tenant,
-                written,
-            })),
+            Some(tx) => {
+                let work = Box::new(Deferred {
+                    cached: Arc::clone(cached),
+                    tenant,
+                    written,
+                });
+                // The transaction already finished: invalidate now.
+                if let Some(late) = tx.defer(work) {
+                    late.run().await;
+                }
+            }
             None => cached.invalidate_now(tenant, &written).await,
         }
     }

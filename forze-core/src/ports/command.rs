@@ -24,7 +24,8 @@ use crate::store::Patch;
 /// # Cancel safety
 ///
 /// Once polled, a write runs detached: the store write and the invalidation that follows finish
-/// even if the caller goes away.
+/// even if the caller goes away. Inside a transaction, a write abandoned that way still counts:
+/// the commit waits for it, then runs its invalidation with the others.
 pub struct DocumentCommand<D: Document> {
     lane: Arc<DocumentLane<D>>,
     scope: Scope,
@@ -98,7 +99,7 @@ impl<D: Document> DocumentCommand<D> {
         input: D::Create,
     ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
         let w = self.write();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             let row = w.new_row(&input, w.scope.now(), Uuid::now_v7())?;
             let row = w
                 .lane
@@ -123,7 +124,7 @@ impl<D: Document> DocumentCommand<D> {
         inputs: Vec<D::Create>,
     ) -> impl Future<Output = Result<Vec<D::Read>>> + Send + 'static {
         let w = self.write();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             if inputs.is_empty() {
                 return Ok(Vec::new());
             }
@@ -153,7 +154,7 @@ impl<D: Document> DocumentCommand<D> {
         input: D::Create,
     ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
         let w = self.write();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             let row = w.new_row(&input, w.scope.now(), id)?;
             let (row, inserted) = w.lane.store.ensure(&w.scope.store_cx(), row).await?;
             if inserted {
@@ -178,7 +179,7 @@ impl<D: Document> DocumentCommand<D> {
         update: D::Update,
     ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
         let w = self.write();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             let fields = to_fields(w.name(), "update input", &update)?;
             let updated = w
                 .lane
@@ -209,7 +210,7 @@ impl<D: Document> DocumentCommand<D> {
         updates: Vec<(Uuid, i64, D::Update)>,
     ) -> impl Future<Output = Result<Vec<D::Read>>> + Send + 'static {
         let w = self.write();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             if updates.is_empty() {
                 return Ok(Vec::new());
             }
@@ -264,7 +265,7 @@ impl<D: Document> DocumentCommand<D> {
     /// `NotFound` if `id` does not exist.
     pub fn touch(&self, id: Uuid) -> impl Future<Output = Result<D::Read>> + Send + 'static {
         let w = self.write();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             let row = w
                 .lane
                 .store
@@ -283,7 +284,7 @@ impl<D: Document> DocumentCommand<D> {
     /// `NotFound` if `id` does not exist.
     pub fn delete(&self, id: Uuid) -> impl Future<Output = Result<()>> + Send + 'static {
         let w = self.write();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             w.lane.store.delete(&w.scope.store_cx(), &[id]).await?;
             w.invalidate(vec![(id, TOMBSTONE_DELETED)]).await;
             Ok(())
@@ -298,7 +299,7 @@ impl<D: Document> DocumentCommand<D> {
     pub fn delete_many(&self, ids: &[Uuid]) -> impl Future<Output = Result<()>> + Send + 'static {
         let w = self.write();
         let ids = ids.to_vec();
-        detached(async move {
+        detached(w.scope.tx.clone(), async move {
             if ids.is_empty() {
                 return Ok(());
             }

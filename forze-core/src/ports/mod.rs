@@ -58,9 +58,20 @@ impl Scope {
 /// Run a write detached: once it has started, its store write and the cache invalidation that
 /// follows complete even if the caller goes away (so a committed write is never left
 /// uninvalidated). Lazy like any future: nothing happens before the first poll.
+///
+/// Inside a transaction, the write is registered with it on the first poll, before the task is
+/// spawned: the commit waits for it, so the invalidation it queues is never left behind, even if
+/// the handler abandoned the write and its body returned `Ok`.
 pub(crate) async fn detached<T: Send + 'static>(
+    tx: Option<Arc<TxScope>>,
     write: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
+    let in_flight = tx.as_ref().map(TxScope::begin_write);
+    let write = async move {
+        let result = write.await;
+        drop(in_flight);
+        result
+    };
     match tokio::spawn(write).await {
         Ok(result) => result,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),

@@ -438,6 +438,12 @@ impl ExecutionContext {
     /// then run the cache invalidations of the writes; roll back on `Err` or panic (then the
     /// panic is resumed), dropping the invalidations.
     ///
+    /// Commit and rollback first wait for the writes still in flight in the transaction (a
+    /// write the body abandoned after polling it keeps running, see
+    /// [`DocumentCommand`](crate::DocumentCommand)). A commit that fails still runs the
+    /// invalidations: its outcome may be unknown (it may have applied), and an extra tombstone
+    /// only costs a miss.
+    ///
     /// Inside a transaction of the same route, `body` simply joins it.
     ///
     /// # Errors
@@ -511,11 +517,25 @@ impl ExecutionContext {
                 // Commit and the after-commit invalidations run detached: a caller that goes
                 // away after the commit must not skip the invalidations.
                 let committed = tokio::spawn(async move {
-                    tx.commit().await?;
-                    for work in scope.take_deferred() {
+                    // Writes the body started and abandoned still run: their invalidations are
+                    // queued before the queue is taken.
+                    scope.writes_done().await;
+                    let result = tx.commit().await;
+                    let deferred = scope.take_deferred();
+                    if let Err(err) = &result {
+                        // A failed commit may still have applied (its reply was lost, or a
+                        // client-side timeout fired after the server committed): invalidate
+                        // anyway. If it did not apply, the tombstones only cost misses.
+                        tracing::warn!(
+                            route = %scope.route,
+                            error = %err,
+                            "commit failed; its outcome is uncertain, so the written ids are invalidated anyway"
+                        );
+                    }
+                    for work in deferred {
                         work.run().await;
                     }
-                    Ok::<(), Error>(())
+                    result
                 });
                 match committed.await {
                     Ok(result) => result.map(|()| value),
@@ -529,6 +549,7 @@ impl ExecutionContext {
                 }
             }
             Ok(Err(err)) => {
+                scope.writes_done().await;
                 scope.take_deferred();
                 if let Err(rollback) = tx.rollback().await {
                     tracing::warn!(route, error = %rollback, "rollback failed");
@@ -536,6 +557,7 @@ impl ExecutionContext {
                 Err(err)
             }
             Err(panic) => {
+                scope.writes_done().await;
                 scope.take_deferred();
                 if let Err(rollback) = tx.rollback().await {
                     tracing::warn!(route, error = %rollback, "rollback after a panic failed");
