@@ -572,7 +572,11 @@ impl<D: Document> Cached<D> {
     /// After a committed write: stop sharing in-flight fetches of the written ids with new
     /// readers, write tombstones at the committed revs, then drop the ids from the L1 (refusing
     /// inserts of reads that started before).
-    pub(crate) async fn invalidate_now(&self, tenant: Option<Uuid>, written: &[(Uuid, i64)]) {
+    pub(crate) async fn invalidate_now(
+        self: &Arc<Self>,
+        tenant: Option<Uuid>,
+        written: &[(Uuid, i64)],
+    ) {
         for (id, _) in written {
             self.flights.forget(&(tenant, *id));
         }
@@ -582,8 +586,11 @@ impl<D: Document> Cached<D> {
             .map(|(id, rev)| Invalidation::new(cache_key(tenant, *id), *rev, ttl))
             .collect();
         // Whether the tombstones were written or remembered as pending, reads that start after
-        // this find no old value in the shared cache (pending ones bypass it).
-        self.lane.invalidate(invalidations).await;
+        // this on this replica find no old value in the shared cache (pending ones bypass it).
+        // Other replicas can until the flusher writes them.
+        if self.lane.invalidate(invalidations).await {
+            self.lane.start_flusher(self, |cached: &Self| &cached.lane);
+        }
         if let Some(l1) = &self.l1 {
             for (id, _) in written {
                 l1.remove(&L1Key::new(tenant, *id));

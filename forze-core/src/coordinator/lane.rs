@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use crate::breaker::Breaker;
 use crate::cache::{Cache, CacheEntry, Invalidation};
 use crate::clock::SharedClock;
+use crate::coordinator::xfetch::Draws;
 use crate::coordinator::{CacheStats, CoordinatorConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::l1::L1Stats;
@@ -70,12 +71,27 @@ impl PendingState {
 }
 
 /// The invalidations that failed, to be written before cached reads resume.
+///
+/// They are written by the first cached read of the lane (which bypasses the cache until
+/// then), and by a flusher task the lane starts when the set first becomes non-empty: other
+/// replicas read the shared cache without knowing of this replica's pending ids, so they can
+/// serve the old value from it until the tombstone is written. The flusher bounds that window
+/// to the cache being reachable again (plus a backoff of at most [`FLUSH_BACKOFF_MAX`]) even
+/// on a replica that never reads; the entry's ttl bounds it in any case.
 #[derive(Debug, Default)]
 struct Pending {
     /// `true` while `state` holds anything: the one check on the hit path.
     active: AtomicBool,
     state: Mutex<PendingState>,
+    /// `true` while a flusher task runs (at most one per lane).
+    flusher: AtomicBool,
 }
+
+/// The first pause of the flusher; it doubles after each failed attempt, up to
+/// [`FLUSH_BACKOFF_MAX`], with jitter (each pause is drawn in [half, full]).
+pub(crate) const FLUSH_BACKOFF_FIRST: Duration = Duration::from_millis(20);
+/// The longest pause of the flusher between two attempts.
+pub(crate) const FLUSH_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 pub(crate) struct CacheLane {
     pub(crate) document: Cow<'static, str>,
@@ -214,7 +230,7 @@ impl CacheLane {
         let Ok(_flushing) = self.flush_lock.try_lock() else {
             return false;
         };
-        let batch: Vec<Invalidation> = {
+        {
             let mut state = self.pending.state.lock();
             if let Some(until) = state.bypass_until {
                 if self.clock.now() < until {
@@ -223,12 +239,20 @@ impl CacheLane {
                 state.bypass_until = None;
                 tracing::info!(document = %self.document, "cache bypass window over; cached reads resume");
             }
-            state
-                .revs
-                .iter()
-                .map(|(key, rev)| Invalidation::new(key.clone(), *rev, self.spec.ttl))
-                .collect()
-        };
+        }
+        self.write_pending().await
+    }
+
+    /// Write the pending tombstones (with `flush_lock` held); `true` if none is pending after.
+    async fn write_pending(&self) -> bool {
+        let batch: Vec<Invalidation> = self
+            .pending
+            .state
+            .lock()
+            .revs
+            .iter()
+            .map(|(key, rev)| Invalidation::new(key.clone(), *rev, self.spec.ttl))
+            .collect();
         if !batch.is_empty() {
             if self
                 .call(|| self.cache.invalidate_many(&batch))
@@ -241,6 +265,60 @@ impl CacheLane {
             tracing::info!(document = %self.document, ids = batch.len(), "pending cache invalidations written");
         }
         self.settle(&batch)
+    }
+
+    /// One attempt of the flusher: `true` once no id is pending (a bypass window after an
+    /// overflow is left to the reads: there is nothing to write for it).
+    async fn flush_ids(&self) -> bool {
+        let Ok(_flushing) = self.flush_lock.try_lock() else {
+            return false;
+        };
+        self.write_pending().await;
+        self.pending.state.lock().revs.is_empty()
+    }
+
+    /// Start the lane's flusher, unless one runs: a task that writes the pending tombstones
+    /// with exponential backoff and jitter ([`FLUSH_BACKOFF_FIRST`] up to
+    /// [`FLUSH_BACKOFF_MAX`]), through the breaker like any cache call, until none is pending.
+    /// It holds `owner` weakly (`lane` reaches the lane in it), so it never keeps a dropped
+    /// runtime's lane alive.
+    pub(crate) fn start_flusher<T: Send + Sync + 'static>(
+        &self,
+        owner: &Arc<T>,
+        lane: fn(&T) -> &CacheLane,
+    ) {
+        if self.pending.flusher.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime to run it on: the reads of this lane still flush.
+            self.pending.flusher.store(false, Ordering::SeqCst);
+            return;
+        };
+        let owner: Weak<T> = Arc::downgrade(owner);
+        handle.spawn(async move {
+            let draws = Draws::new(Draws::entropy());
+            let mut backoff = FLUSH_BACKOFF_FIRST;
+            loop {
+                tokio::time::sleep(backoff.mul_f64(0.5 + 0.5 * draws.unit())).await;
+                let Some(owner) = owner.upgrade() else {
+                    return;
+                };
+                let lane = lane(&owner);
+                if !lane.flush_ids().await {
+                    backoff = (backoff * 2).min(FLUSH_BACKOFF_MAX);
+                    continue;
+                }
+                // Done. An id remembered after the check above either saw the flag still set
+                // (then this task must carry on) or started a new flusher (then this one ends).
+                lane.pending.flusher.store(false, Ordering::SeqCst);
+                let more = !lane.pending.state.lock().revs.is_empty();
+                if !more || lane.pending.flusher.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                backoff = FLUSH_BACKOFF_FIRST;
+            }
+        });
     }
 
     /// Forget the pending invalidations that `written` covers; `true` if none is left.
@@ -257,10 +335,12 @@ impl CacheLane {
     }
 
     /// Write tombstones now. If that fails, remember them: reads of this spec use the cache
-    /// again only once they are written.
-    pub(crate) async fn invalidate(&self, invalidations: Vec<Invalidation>) {
+    /// again only once they are written. Returns `true` if ids are pending now (then the caller
+    /// starts the flusher, [`start_flusher`](Self::start_flusher)).
+    #[must_use]
+    pub(crate) async fn invalidate(&self, invalidations: Vec<Invalidation>) -> bool {
         if invalidations.is_empty() {
-            return;
+            return false;
         }
         self.counters.invalidations.add(invalidations.len());
         match self
@@ -271,6 +351,7 @@ impl CacheLane {
                 if self.pending.active.load(Ordering::Acquire) {
                     self.settle(&invalidations);
                 }
+                false
             }
             Err(err) => {
                 self.counters.invalidation_failures.add(invalidations.len());
@@ -279,9 +360,10 @@ impl CacheLane {
                     cache = %self.spec.name,
                     ids = invalidations.len(),
                     error = %err,
-                    "cache invalidation failed; the ids are remembered and invalidated before cached reads resume"
+                    "cache invalidation failed; the ids are remembered and invalidated before cached reads resume, and retried in the background (other replicas may serve the old value from the cache until then)"
                 );
                 self.remember(invalidations);
+                !self.pending.state.lock().revs.is_empty()
             }
         }
     }
