@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::cache::TOMBSTONE_DELETED;
 use crate::codec::{internal, row_to_read, to_fields};
 use crate::coordinator::DocumentLane;
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::model::{Document, DocumentMeta, Row};
 use crate::ports::{Scope, detached, distinct};
 use crate::store::Patch;
@@ -20,6 +20,10 @@ use crate::store::Patch;
 /// Every write of a cached spec invalidates the written ids after it commits (after the
 /// transaction commits, for a context inside one), with tombstones carrying the new rev, so a
 /// read that starts after the write returned never sees the old value.
+///
+/// A write that fails with `Unavailable` has an uncertain outcome (it may have applied and its
+/// reply been lost): the ids it may have written are invalidated anyway, before the error is
+/// returned.
 ///
 /// # Cancel safety
 ///
@@ -66,6 +70,31 @@ impl<D: Document> Write<D> {
             .await;
     }
 
+    /// The store's answer to a write. An `Unavailable` error leaves the outcome uncertain (the
+    /// write may have applied and its reply been lost, or a client-side timeout fired after the
+    /// server applied it): the ids it may have written, `maybe()` with a rev at least as high as
+    /// any it could have committed, are invalidated anyway. If it did not apply, the tombstones
+    /// only cost misses until they expire.
+    async fn settle<T>(
+        &self,
+        result: Result<T>,
+        maybe: impl FnOnce() -> Vec<(Uuid, i64)>,
+    ) -> Result<T> {
+        if let Err(err) = &result
+            && err.kind() == ErrorKind::Unavailable
+        {
+            let ids = maybe();
+            tracing::warn!(
+                document = %self.name(),
+                ids = ids.len(),
+                error = %err,
+                "a write failed with an uncertain outcome; invalidating the ids it may have written"
+            );
+            self.invalidate(ids).await;
+        }
+        result
+    }
+
     fn new_row(
         &self,
         create: &D::Create,
@@ -101,10 +130,10 @@ impl<D: Document> DocumentCommand<D> {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
             let row = w.new_row(&input, w.scope.now(), Uuid::now_v7())?;
+            let id = row.meta.id;
+            let inserted = w.lane.store.insert(&w.scope.store_cx(), vec![row]).await;
             let row = w
-                .lane
-                .store
-                .insert(&w.scope.store_cx(), vec![row])
+                .settle(inserted, || vec![(id, 1)])
                 .await?
                 .pop()
                 .ok_or_else(|| internal(w.name(), "returned no row for an insert"))?;
@@ -133,7 +162,9 @@ impl<D: Document> DocumentCommand<D> {
                 .iter()
                 .map(|input| w.new_row(input, now, Uuid::now_v7()))
                 .collect::<Result<Vec<_>>>()?;
-            let rows = w.lane.store.insert(&w.scope.store_cx(), rows).await?;
+            let ids: Vec<(Uuid, i64)> = rows.iter().map(|r| (r.meta.id, 1)).collect();
+            let inserted = w.lane.store.insert(&w.scope.store_cx(), rows).await;
+            let rows = w.settle(inserted, || ids).await?;
             w.invalidate(rows.iter().map(|r| (r.meta.id, r.meta.rev)).collect())
                 .await;
             rows.into_iter()
@@ -156,7 +187,8 @@ impl<D: Document> DocumentCommand<D> {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
             let row = w.new_row(&input, w.scope.now(), id)?;
-            let (row, inserted) = w.lane.store.ensure(&w.scope.store_cx(), row).await?;
+            let ensured = w.lane.store.ensure(&w.scope.store_cx(), row).await;
+            let (row, inserted) = w.settle(ensured, || vec![(id, 1)]).await?;
             if inserted {
                 w.invalidate(vec![(row.meta.id, row.meta.rev)]).await;
             }
@@ -189,6 +221,10 @@ impl<D: Document> DocumentCommand<D> {
                     vec![Patch::new(id, rev, fields)],
                     w.scope.now(),
                 )
+                .await;
+            // Applied, the update committed `rev + 1`.
+            let updated = w
+                .settle(updated, || vec![(id, rev.saturating_add(1))])
                 .await?
                 .pop()
                 .ok_or_else(|| internal(w.name(), "returned no row for an update"))?;
@@ -233,6 +269,14 @@ impl<D: Document> DocumentCommand<D> {
                 .lane
                 .store
                 .update(&w.scope.store_cx(), patches, w.scope.now())
+                .await;
+            let updated = w
+                .settle(updated, || {
+                    updates
+                        .iter()
+                        .map(|(id, rev, _)| (*id, rev.saturating_add(1)))
+                        .collect()
+                })
                 .await?;
             w.invalidate(
                 updated
@@ -266,11 +310,16 @@ impl<D: Document> DocumentCommand<D> {
     pub fn touch(&self, id: Uuid) -> impl Future<Output = Result<D::Read>> + Send + 'static {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
-            let row = w
+            let touched = w
                 .lane
                 .store
                 .touch(&w.scope.store_cx(), id, w.scope.now())
-                .await?;
+                .await;
+            // The rev a lost touch committed is unknown (reading it back could race the touch
+            // still applying), so its tombstone outranks every rev: the id is not cached again
+            // until it expires (the cache `ttl`). Uncertain touches are rare; the cost is the
+            // misses of one id.
+            let row = w.settle(touched, || vec![(id, TOMBSTONE_DELETED)]).await?;
             w.invalidate(vec![(id, row.meta.rev)]).await;
             row_to_read::<D>(w.name(), row)
         })
@@ -285,7 +334,8 @@ impl<D: Document> DocumentCommand<D> {
     pub fn delete(&self, id: Uuid) -> impl Future<Output = Result<()>> + Send + 'static {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
-            w.lane.store.delete(&w.scope.store_cx(), &[id]).await?;
+            let deleted = w.lane.store.delete(&w.scope.store_cx(), &[id]).await;
+            w.settle(deleted, || vec![(id, TOMBSTONE_DELETED)]).await?;
             w.invalidate(vec![(id, TOMBSTONE_DELETED)]).await;
             Ok(())
         })
@@ -304,7 +354,11 @@ impl<D: Document> DocumentCommand<D> {
                 return Ok(());
             }
             distinct(w.name(), "delete_many", ids.iter().copied())?;
-            w.lane.store.delete(&w.scope.store_cx(), &ids).await?;
+            let deleted = w.lane.store.delete(&w.scope.store_cx(), &ids).await;
+            w.settle(deleted, || {
+                ids.iter().map(|id| (*id, TOMBSTONE_DELETED)).collect()
+            })
+            .await?;
             w.invalidate(ids.iter().map(|id| (*id, TOMBSTONE_DELETED)).collect())
                 .await;
             Ok(())
