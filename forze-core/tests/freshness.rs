@@ -327,8 +327,7 @@ async fn a_write_abandoned_inside_a_transaction_is_still_invalidated_after_the_c
             tx_ctx
                 .transaction("products", |tx| async move {
                     let docs = tx.document().command(&PRODUCT_SPEC)?;
-                    let write = docs.update(id, 1, price(12));
-                    tokio::pin!(write);
+                    let mut write = Box::pin(docs.update(id, 1, price(12)));
                     // Poll it once (it starts), then abandon it.
                     tokio::select! {
                         biased;
@@ -562,8 +561,47 @@ async fn a_fetch_that_outlived_the_ttl_does_not_fill() {
             "the reader returns what it read"
         );
         assert_eq!(app.state(id), None, "but does not fill it");
-        assert_eq!(ctx.cache_stats(&PRODUCT_SPEC).unwrap().fills, 0);
+        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        assert_eq!((stats.fills, stats.fills_skipped), (0, 1));
         assert_eq!(get(&ctx, id).await.unwrap(), v2);
+    })
+    .await;
+}
+
+/// F5: callers waiting for a fetch give up at the fetch deadline with `Unavailable`; the fetch
+/// itself carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_a_stuck_fetch_get_unavailable_at_the_deadline() {
+    watchdog(async {
+        let app = App::with_config(
+            CoordinatorConfig::default()
+                .cache_timeout(Duration::from_millis(20))
+                .fetch_deadline(Duration::from_millis(50)),
+        );
+        let ctx = app.replica();
+        let p = create(&ctx).await;
+        app.gate.hold_next(1);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let ctx = ctx.clone();
+                tokio::spawn(async move { get(&ctx, p.id).await })
+            })
+            .collect();
+        for w in waiters {
+            let err = w.await.unwrap().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        }
+        assert_eq!(app.gate.held(), 1, "the fetch is still held");
+        app.gate.release_all();
+        while ctx.cache_stats(&PRODUCT_SPEC).unwrap().in_flight > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            app.cached_rev(p.id),
+            Some(1),
+            "the fetch finished and filled"
+        );
+        assert_eq!(get(&ctx, p.id).await.unwrap(), p);
     })
     .await;
 }

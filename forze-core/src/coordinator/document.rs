@@ -314,11 +314,20 @@ impl<D: Document> Cached<D> {
         mode: FillMode,
     ) -> Result<Arc<D::Read>> {
         let this = Arc::clone(self);
-        self.flights
-            .run((tenant, id), move || async move {
-                this.fetch(tenant, id, key, mode).await
-            })
-            .await
+        let shared = self.flights.run((tenant, id), move || async move {
+            this.fetch(tenant, id, key, mode).await
+        });
+        let deadline = self.lane.config().fetch_deadline;
+        match tokio::time::timeout(deadline, shared).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::error::Error::new(
+                crate::error::ErrorKind::Unavailable,
+                format!(
+                    "the store read of document `{}` id {id} did not finish within the fetch deadline ({deadline:?}); it carries on in the background",
+                    self.name
+                ),
+            )),
+        }
     }
 
     /// The single-flight fetch: read the store, fill the cache at the rev read, keep the value
@@ -344,6 +353,7 @@ impl<D: Document> Cached<D> {
         let recompute = self.lane.clock().now().saturating_duration_since(started);
         let read = row_to_read::<D>(&self.name, row)?;
         let keep = match mode {
+            _ if self.lane.outlived_tombstones(recompute) => false,
             FillMode::Skip => true,
             FillMode::Fill | FillMode::Refresh => {
                 match self.encode(key, &read, recompute, mode == FillMode::Refresh) {
@@ -523,6 +533,9 @@ impl<D: Document> Cached<D> {
         let rows = self.store.get_many(&cx, &miss_ids).await?;
         let elapsed = self.lane.clock().now().saturating_duration_since(started);
         let recompute = elapsed / u32::try_from(rows.len().max(1)).unwrap_or(u32::MAX);
+        // Too old to cache anywhere: return the rows, fill nothing, keep nothing in the L1.
+        let outlived = self.lane.outlived_tombstones(elapsed);
+        let fill = fill && !outlived;
         let by_id: HashMap<Uuid, (&str, Option<Stamp>)> = misses
             .iter()
             .map(|(id, key, stamp)| (*id, (*key, *stamp)))
@@ -559,7 +572,7 @@ impl<D: Document> Cached<D> {
             }
         }
         for (id, stamp, read) in reads {
-            let read = if rejected.contains(&id) {
+            let read = if outlived || rejected.contains(&id) {
                 read
             } else {
                 self.keep(tenant, id, stamp, read)

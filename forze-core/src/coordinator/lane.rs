@@ -44,6 +44,7 @@ pub(crate) struct Counters {
     pub(crate) decode_errors: Counter,
     pub(crate) fills: Counter,
     pub(crate) fills_rejected: Counter,
+    pub(crate) fills_skipped: Counter,
     pub(crate) store_reads: Counter,
     pub(crate) cache_errors: Counter,
     pub(crate) breaker_rejections: Counter,
@@ -403,6 +404,25 @@ impl CacheLane {
             .await;
     }
 
+    /// Whether a store read that took `elapsed` is too old to fill the cache (or the L1): a
+    /// write committed while it ran wrote a tombstone living the cache `ttl`, which may have
+    /// expired by the time the fill lands. The margin (a tenth of the ttl, at least the cache
+    /// call budget) covers the fill's own trip to the cache.
+    pub(crate) fn outlived_tombstones(&self, elapsed: Duration) -> bool {
+        let margin = (self.spec.ttl / 10).max(self.config.cache_timeout);
+        let stale = elapsed >= self.spec.ttl.saturating_sub(margin);
+        if stale {
+            self.counters.fills_skipped.inc();
+            tracing::warn!(
+                document = %self.document,
+                elapsed = ?elapsed,
+                ttl = ?self.spec.ttl,
+                "a store read took about as long as the cache ttl; its value is returned but not cached"
+            );
+        }
+        stale
+    }
+
     /// The lifetime of a fill of a document with `meta`.
     pub(crate) fn ttl_for(&self, meta: &DocumentMeta) -> Duration {
         match self.spec.age_ttl {
@@ -432,6 +452,7 @@ impl CacheLane {
             decode_errors: c.decode_errors.get(),
             fills: c.fills.get(),
             fills_rejected: c.fills_rejected.get(),
+            fills_skipped: c.fills_skipped.get(),
             store_reads: c.store_reads.get(),
             fetches,
             coalesced,

@@ -82,6 +82,11 @@ pub struct CoordinatorConfig {
     /// The seed of the early-refresh draws (each lane's stream starts from it), for
     /// reproducible tests; `None` (the default) seeds from the OS.
     pub early_refresh_seed: Option<u64>,
+    /// How long a read waits for a single-flight fetch of the store before it fails with
+    /// `Unavailable` (every waiter, the one that started it included). The fetch itself carries
+    /// on in the background; its fill is skipped if it took so long that the tombstones of
+    /// writes made meanwhile may have expired (about the cache `ttl`). Default 30 s.
+    pub fetch_deadline: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -93,6 +98,7 @@ impl Default for CoordinatorConfig {
             max_pending_invalidations: 10_000,
             max_background_refreshes: 8,
             early_refresh_seed: None,
+            fetch_deadline: Duration::from_secs(30),
         }
     }
 }
@@ -127,6 +133,13 @@ impl CoordinatorConfig {
         self
     }
 
+    /// Set how long a read waits for a single-flight fetch of the store.
+    #[must_use]
+    pub fn fetch_deadline(mut self, deadline: Duration) -> Self {
+        self.fetch_deadline = deadline;
+        self
+    }
+
     /// Seed the early-refresh draws (reproducible elections in tests).
     #[must_use]
     pub fn early_refresh_seed(mut self, seed: u64) -> Self {
@@ -151,6 +164,9 @@ pub struct CacheStats {
     pub fills: u64,
     /// Fills the cache rejected because it knew a newer rev (a late, stale fill).
     pub fills_rejected: u64,
+    /// Fills skipped because the store read took about as long as the cache ttl (a tombstone
+    /// written meanwhile may have expired); the value was returned, not cached.
+    pub fills_skipped: u64,
     /// Store reads made by the read-through path (single-flight fetches and batch misses).
     pub store_reads: u64,
     /// Single-flight fetches started.
