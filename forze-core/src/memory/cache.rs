@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -79,8 +80,15 @@ impl Entry {
 #[derive(Clone)]
 pub struct MemoryCache {
     entries: Arc<Mutex<HashMap<String, Entry>>>,
+    /// Keys written since the last sweep of expired entries.
+    writes: Arc<AtomicUsize>,
+    /// How many keys the last sweep left.
+    swept_len: Arc<AtomicUsize>,
     clock: SharedClock,
 }
+
+/// The fewest writes between two sweeps of expired entries.
+const SWEEP_EVERY: usize = 1024;
 
 impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,6 +115,8 @@ impl MemoryCache {
     pub fn with_clock(clock: SharedClock) -> Self {
         MemoryCache {
             entries: Arc::new(Mutex::new(HashMap::new())),
+            writes: Arc::new(AtomicUsize::new(0)),
+            swept_len: Arc::new(AtomicUsize::new(0)),
             clock,
         }
     }
@@ -165,6 +175,20 @@ impl MemoryCache {
     /// Drop every key.
     pub fn clear(&self) {
         self.entries.lock().clear();
+    }
+
+    /// Count `n` key writes; once as many writes happened since the last sweep as that sweep
+    /// left keys (and at least [`SWEEP_EVERY`]), drop every expired entry. Expired keys nobody
+    /// touches again (every create writes a tombstone) would otherwise stay forever; this way
+    /// the map holds at most about twice the keys live at the last sweep, and the sweep's cost
+    /// is amortised over the writes.
+    fn after_writes(&self, entries: &mut HashMap<String, Entry>, n: usize, now: Instant) {
+        let writes = self.writes.fetch_add(n, Ordering::Relaxed) + n;
+        if writes >= self.swept_len.load(Ordering::Relaxed).max(SWEEP_EVERY) {
+            entries.retain(|_, e| e.expires_at > now);
+            self.writes.store(0, Ordering::Relaxed);
+            self.swept_len.store(entries.len(), Ordering::Relaxed);
+        }
     }
 
     fn live<'m>(
@@ -287,17 +311,21 @@ impl Cache for MemoryCache {
 
     fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>> {
         let now = self.clock.now();
-        let installed = Self::fill_now(&mut self.entries.lock(), fill, now);
+        let mut entries = self.entries.lock();
+        let installed = Self::fill_now(&mut entries, fill, now);
+        self.after_writes(&mut entries, 1, now);
         Box::pin(std::future::ready(Ok(installed)))
     }
 
     fn fill_many(&self, fills: Vec<CacheFill>) -> BoxFuture<'_, Result<Vec<bool>>> {
         let now = self.clock.now();
         let mut entries = self.entries.lock();
+        let n = fills.len();
         let installed = fills
             .into_iter()
             .map(|f| Self::fill_now(&mut entries, f, now))
             .collect();
+        self.after_writes(&mut entries, n, now);
         Box::pin(std::future::ready(Ok(installed)))
     }
 
@@ -308,19 +336,33 @@ impl Cache for MemoryCache {
         let now = self.clock.now();
         let mut entries = self.entries.lock();
         for inv in invalidations {
-            let rev = match Self::live(&mut entries, &inv.key, now).map(|e| &e.slot) {
+            let mut expires_at = now + inv.ttl;
+            let rev = match Self::live(&mut entries, &inv.key, now) {
                 None => inv.rev,
-                Some(Slot::Value { rev, .. } | Slot::Tombstone { rev }) => (*rev).max(inv.rev),
+                Some(Entry {
+                    slot: Slot::Value { rev, .. },
+                    ..
+                }) => (*rev).max(inv.rev),
+                // A tombstone's remaining lifetime never shrinks (as in Redis).
+                Some(Entry {
+                    slot: Slot::Tombstone { rev },
+                    expires_at: live_until,
+                    ..
+                }) => {
+                    expires_at = expires_at.max(*live_until);
+                    (*rev).max(inv.rev)
+                }
             };
             entries.insert(
                 inv.key.clone(),
                 Entry {
                     slot: Slot::Tombstone { rev },
-                    expires_at: now + inv.ttl,
+                    expires_at,
                     idle_until: None,
                 },
             );
         }
+        self.after_writes(&mut entries, invalidations.len(), now);
         Box::pin(std::future::ready(Ok(())))
     }
 
@@ -344,6 +386,30 @@ impl Cache for MemoryCache {
 mod tests {
     use super::*;
     use crate::clock::MockClock;
+
+    #[tokio::test]
+    async fn expired_keys_nobody_touches_are_swept() {
+        let clock = MockClock::new();
+        let c = MemoryCache::with_clock(Arc::new(clock.clone()));
+        let short = Duration::from_secs(1);
+        let n = 3 * SWEEP_EVERY;
+        for i in 0..n {
+            let inv = [Invalidation::new(format!("old{i}"), 1, short)];
+            c.invalidate_many(&inv).await.unwrap();
+        }
+        assert_eq!(c.len(), n);
+        clock.advance(2 * short);
+        assert_eq!(c.len(), 0, "all expired");
+        // Writes of other keys sweep the expired ones: the map stays near the live keys.
+        for i in 0..n {
+            c.fill(CacheFill::new(format!("new{i}"), 1, b"{}".to_vec(), TTL))
+                .await
+                .unwrap();
+        }
+        let raw = c.entries.lock().len();
+        assert!(raw < 2 * n, "{raw} keys held for {n} live");
+        assert_eq!(c.len(), n, "no live key was dropped");
+    }
 
     const TTL: Duration = Duration::from_secs(60);
 

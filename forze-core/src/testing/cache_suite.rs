@@ -283,7 +283,7 @@ where
     Fut: Future<Output = ()>,
 {
     let short = Duration::from_millis(300);
-    let (value, tomb, kept, kept_tomb) = (key(), key(), key(), key());
+    let (value, tomb, kept, kept_tomb, renewed) = (key(), key(), key(), key(), key());
     cache
         .fill(CacheFill::new(&value, 1, payload(1), short))
         .await
@@ -296,6 +296,13 @@ where
         .await
         .expect("invalidate");
     cache.fill(fill(&kept, 1)).await.expect("fill");
+    // A second invalidation with a shorter ttl does not shorten a tombstone's life.
+    for ttl in [LONG, short] {
+        cache
+            .invalidate_many(&[Invalidation::new(&renewed, 5, ttl)])
+            .await
+            .expect("invalidate");
+    }
     advance(Duration::from_secs(1)).await;
     assert_eq!(
         rev_of(cache, &value).await,
@@ -314,5 +321,9 @@ where
         rev_of(cache, &kept).await,
         Some(1),
         "a value within its ttl stays"
+    );
+    assert!(
+        !cache.fill(fill(&renewed, 1)).await.expect("fill"),
+        "invalidating a live tombstone keeps the longer of its remaining life and the new ttl"
     );
 }
