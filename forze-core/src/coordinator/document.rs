@@ -497,6 +497,9 @@ impl<D: Document> Cached<D> {
         match entries {
             Some(entries) => {
                 fill = true;
+                // Evicted together (concurrently) once the batch is sorted: after a schema
+                // change every entry may be undecodable.
+                let mut undecodable = Vec::new();
                 for (((id, stamp), key), entry) in wanted.iter().zip(&keys).zip(entries) {
                     match entry {
                         Some(entry) => match xfetch::decode::<D::Read>(&entry.payload) {
@@ -505,7 +508,7 @@ impl<D: Document> Cached<D> {
                                 found.insert(*id, self.keep(tenant, *id, *stamp, read));
                             }
                             Err(err) => {
-                                self.lane.undecodable(key, entry.rev, &err).await;
+                                undecodable.push((key.as_str(), entry.rev, err));
                                 misses.push((*id, key, *stamp));
                             }
                         },
@@ -515,6 +518,12 @@ impl<D: Document> Cached<D> {
                         }
                     }
                 }
+                futures_util::future::join_all(
+                    undecodable
+                        .iter()
+                        .map(|(key, rev, err)| self.lane.undecodable(key, *rev, err)),
+                )
+                .await;
             }
             None => misses.extend(
                 wanted

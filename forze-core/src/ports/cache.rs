@@ -57,7 +57,13 @@ impl CacheHandle {
         async move { self.source.lane().cache.get(&key).await }
     }
 
-    /// The cache backend.
+    /// The cache backend, raw: for tests and benchmarks that stage cache states.
+    ///
+    /// **Bypasses the freshness machinery**: a fill written through it skips the lane's gate on
+    /// pending invalidations (after a failed invalidation, the lane refuses fills until the
+    /// tombstones are written), the breaker and the per-call timeout, so it can put an old
+    /// value back. Do not use it in application code.
+    #[doc(hidden)]
     pub fn cache(&self) -> &Arc<dyn Cache> {
         &self.source.lane().cache
     }
