@@ -115,9 +115,10 @@ impl RedisConfig {
     /// ```no_run
     /// use forze_redis::{RedisClient, RedisConfig};
     ///
-    /// # fn example() -> forze_core::Result<()> {
+    /// # async fn example() -> forze_core::Result<()> {
     /// let pem = std::fs::read("ca.crt").expect("the CA certificate");
     /// let client = RedisClient::new(RedisConfig::default().with_tls_ca_pem(pem))?;
+    /// client.connect("rediss://:secret@redis.internal:6380").await?;
     /// # Ok(())
     /// # }
     /// # let _ = example;
