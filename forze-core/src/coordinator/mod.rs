@@ -37,12 +37,15 @@
 mod document;
 mod l1;
 mod lane;
+mod push;
 mod xfetch;
 
 use std::time::Duration;
 
 pub(crate) use document::{CacheSource, DocumentLane};
 pub(crate) use lane::CacheLane;
+pub use push::L1PushStats;
+pub(crate) use push::{PushFanOut, PushTarget};
 
 use crate::breaker::BreakerState;
 use crate::l1::L1Stats;
@@ -184,4 +187,6 @@ pub struct CacheStats {
     pub refreshes_skipped: u64,
     /// The L1's counters, if the spec has `l1(...)`.
     pub l1: Option<L1Stats>,
+    /// Push invalidation of the L1, if the spec has `l1(...)`.
+    pub push: Option<L1PushStats>,
 }
