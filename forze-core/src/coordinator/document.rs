@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::cache::PushSupport;
 use crate::cache::{Cache, CacheFill, Invalidation};
 use crate::clock::SharedClock;
 use crate::codec::{many_not_found, not_found, row_to_read};
-use crate::cache::PushSupport;
 use crate::coordinator::l1::{L1, Stamp};
 use crate::coordinator::push::{Change, Echo, PushState, PushTarget};
 use crate::coordinator::xfetch::{self, Draws};
@@ -640,7 +640,9 @@ impl<D: Document> Cached<D> {
         if self.l1.is_none() || !self.push.active() {
             return None;
         }
-        self.push.echoes.expect(key, change, self.lane.clock().now());
+        self.push
+            .echoes
+            .expect(key, change, self.lane.clock().now());
         Some(change)
     }
 

@@ -399,7 +399,11 @@ impl PushFanOut {
     }
 
     fn live(&self) -> Vec<Arc<dyn PushTarget>> {
-        self.targets.read().iter().filter_map(Weak::upgrade).collect()
+        self.targets
+            .read()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 }
 
