@@ -91,6 +91,11 @@ impl PushGroup {
 /// and keeps one lane (single-flight, circuit breaker, pending invalidations) for the life of
 /// the runtime; `bind` must not call back into the runtime.
 ///
+/// The lanes of specs with `l1(...)` take push invalidations from their cache
+/// ([`Cache::subscribe_invalidations`]): one subscription per cache name, made when the first
+/// such lane is built, held until [`shutdown`](Self::shutdown) or drop. Their counters are in
+/// [`CacheStats::push`](crate::CacheStats::push).
+///
 /// # Runtime requirements
 ///
 /// The ports run on tokio: they spawn detached fetches and writes and bound cache calls with
@@ -206,7 +211,9 @@ impl ExecutionRuntime {
     }
 
     /// Start every lifecycle step in order, each under its timeout. If one fails, the steps
-    /// already started are shut down in reverse order and the error is returned.
+    /// already started are shut down in reverse order and the error is returned. Once they are
+    /// started, the L1s whose push subscription a [`shutdown`](Self::shutdown) dropped are
+    /// subscribed again (lanes subscribe when they are built, too).
     ///
     /// # Errors
     ///
@@ -235,7 +242,9 @@ impl ExecutionRuntime {
     }
 
     /// Shut every started step down in reverse order, each under its timeout. Failures and
-    /// timeouts are logged, never returned. Does nothing if the runtime is not started.
+    /// timeouts are logged, never returned. Does nothing if the runtime is not started, except
+    /// what it also does when it is: drop the push-invalidation subscriptions of the L1s (they
+    /// are TTL-only until the next [`startup`](Self::startup) subscribes them again).
     pub async fn shutdown(&self) {
         let mut state = self.inner.state.lock().await;
         self.unsubscribe();
