@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::breaker::Breaker;
 use crate::cache::{Cache, CacheEntry, Invalidation};
 use crate::clock::SharedClock;
-use crate::coordinator::{CacheStats, CoordinatorConfig};
+use crate::coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
 use crate::error::{Error, ErrorKind, Result};
 use crate::l1::L1Stats;
 use crate::model::DocumentMeta;
@@ -257,10 +257,11 @@ impl CacheLane {
     }
 
     /// Write tombstones now. If that fails, remember them: reads of this spec use the cache
-    /// again only once they are written.
-    pub(crate) async fn invalidate(&self, invalidations: Vec<Invalidation>) {
+    /// again only once they are written. `true` if they were written (`false`: the call failed
+    /// or timed out, so they may or may not have been).
+    pub(crate) async fn invalidate(&self, invalidations: Vec<Invalidation>) -> bool {
         if invalidations.is_empty() {
-            return;
+            return true;
         }
         self.counters.invalidations.add(invalidations.len());
         match self
@@ -271,6 +272,7 @@ impl CacheLane {
                 if self.pending.active.load(Ordering::Acquire) {
                     self.settle(&invalidations);
                 }
+                true
             }
             Err(err) => {
                 self.counters.invalidation_failures.add(invalidations.len());
@@ -282,6 +284,7 @@ impl CacheLane {
                     "cache invalidation failed; the ids are remembered and invalidated before cached reads resume"
                 );
                 self.remember(invalidations);
+                false
             }
         }
     }
@@ -307,7 +310,8 @@ impl CacheLane {
     }
 
     /// A cached payload did not decode: count it, evict it (best effort), carry on to the store.
-    pub(crate) async fn undecodable(&self, key: &str, rev: i64, err: &serde_json::Error) {
+    /// `true` if the evict call succeeded.
+    pub(crate) async fn undecodable(&self, key: &str, rev: i64, err: &serde_json::Error) -> bool {
         self.counters.decode_errors.inc();
         tracing::warn!(
             document = %self.document,
@@ -316,9 +320,9 @@ impl CacheLane {
             error = %err,
             "cached payload does not decode; evicting it and reading the store"
         );
-        let _ = self
-            .call(|| self.cache.evict(key, rev, self.spec.ttl))
-            .await;
+        self.call(|| self.cache.evict(key, rev, self.spec.ttl))
+            .await
+            .is_ok()
     }
 
     /// The lifetime of a fill of a document with `meta`.
@@ -338,6 +342,7 @@ impl CacheLane {
         coalesced: u64,
         in_flight: usize,
         l1: Option<L1Stats>,
+        push: Option<L1PushStats>,
     ) -> CacheStats {
         let c = &self.counters;
         let (pending, bypassing) = {
@@ -366,6 +371,7 @@ impl CacheLane {
             refresh_failures: c.refresh_failures.get(),
             refreshes_skipped: c.refreshes_skipped.get(),
             l1,
+            push,
         }
     }
 }
