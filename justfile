@@ -41,8 +41,13 @@ deps-check:
 bench *sections:
     cargo run --release -p forze-bench -- {{sections}}
 
+# The embedded examples (in-memory backends, nothing installed)
+examples:
+    cargo run -q -p forze-examples --example quickstart
+    cargo run -q -p forze-examples --example cache_reads -- --backend memory
+
 # What .ci/run runs
-ci: lint test doc deps-check
+ci: lint test doc deps-check examples
 
 # Rewrite the code blocks of docs/recipes/*.md from the example sources they include, then review `git diff`
 docs-sync:

@@ -12,11 +12,14 @@
 //! * `l1`: hit ratios of the L1 stores (LRU, W-TinyLFU, and moka for comparison) on fixed-seed
 //!   workloads, their per-access cost, and `docs/l1-hit-ratio.png`.
 //! * `coordinator`: the coordinator's L1-hit `get` latency on one thread (`latency.l1_hit_get`).
+//! * `push`: push invalidation, from a write returning on replica A to replica B's L1 dropping
+//!   the entry (`latency.push_propagation`).
 
 mod coordinator;
 mod l1;
 mod latency;
 mod plot;
+mod push;
 mod report;
 mod rng;
 
@@ -39,6 +42,7 @@ const SECTIONS: &[(&str, SectionFn)] = &[
     ("l1", l1::run),
     ("coordinator", coordinator::run),
     ("latency", latency::run),
+    ("push", push::run),
 ];
 
 fn main() -> ExitCode {

@@ -42,7 +42,7 @@ pub mod store;
 pub mod testing;
 
 pub use breaker::BreakerState;
-pub use coordinator::{CacheStats, CoordinatorConfig};
+pub use coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Document, DocumentMeta, FieldKind, FieldSchema, Row};
 pub use ports::{CacheHandle, DocumentCommand, DocumentQuery};

@@ -8,9 +8,10 @@
 //! The entry of a key stays registered until its fetch has finished (the fill of the shared cache
 //! included), so callers that arrive in that window share the result instead of starting a second
 //! fetch; it is removed just before the result is published, so no caller ever joins a fetch that
-//! had already finished when it arrived. [`SingleFlight::forget`] drops the entry early: a write calls it after commit, so that
-//! readers that start after the write returned never join a fetch that may have read the old
-//! value.
+//! had already finished when it arrived. [`SingleFlight::forget`] drops the entry early: a write
+//! calls it after commit, and a push invalidation (another replica wrote) on arrival, so that
+//! readers that start after the write returned (or the push arrived) never join a fetch that
+//! may have read the old value.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -140,6 +141,12 @@ where
     /// itself continues for the callers already waiting.
     pub(crate) fn forget(&self, key: &K) {
         self.inner.flights.lock().remove(key);
+    }
+
+    /// [`forget`](Self::forget) every key: callers that arrive from now on start fresh fetches
+    /// (a push-invalidation reset: any fetch in flight may have read a value changed since).
+    pub(crate) fn forget_all(&self) {
+        self.inner.flights.lock().clear();
     }
 
     /// How many fetches were started.
@@ -321,6 +328,35 @@ mod tests {
             until(|| sf.in_flight() == 0).await;
             assert_eq!(calls.load(Ordering::SeqCst), 1);
             assert_eq!(sf.started(), 2);
+        })
+        .await
+        .expect("watchdog");
+    }
+
+    #[tokio::test]
+    async fn forget_all_detaches_every_flight() {
+        tokio::time::timeout(WATCHDOG, async {
+            let sf = SingleFlight::<u32, u64>::new();
+            let (gate_1, gate_2) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+            let (g1, g2) = (gate_1.clone(), gate_2.clone());
+            let old_1 = sf.run(1, move || async move {
+                g1.notified().await;
+                Ok(1)
+            });
+            let old_2 = sf.run(2, move || async move {
+                g2.notified().await;
+                Ok(2)
+            });
+            assert_eq!(sf.in_flight(), 2);
+            sf.forget_all();
+            assert_eq!(sf.in_flight(), 0);
+            assert_eq!(sf.run(1, || async { Ok(10) }).await.unwrap(), 10);
+            assert_eq!(sf.run(2, || async { Ok(20) }).await.unwrap(), 20);
+            gate_1.notify_one();
+            gate_2.notify_one();
+            assert_eq!(old_1.await.unwrap(), 1);
+            assert_eq!(old_2.await.unwrap(), 2);
+            assert_eq!(sf.started(), 4);
         })
         .await
         .expect("watchdog");

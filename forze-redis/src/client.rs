@@ -17,7 +17,13 @@ use crate::error::{self, CallSite, Failure};
 use crate::tracking::{Hub, PushStats, Target};
 
 /// URL schemes [`RedisClient::connect`] accepts.
+#[cfg(not(feature = "tls"))]
 const ACCEPTED_URLS: &str = "`redis://[user[:password]@]host[:port][/db]` or \
+                             `unix:///path/to/redis.sock[?db=N&user=U&pass=P]`";
+/// URL schemes [`RedisClient::connect`] accepts.
+#[cfg(feature = "tls")]
+const ACCEPTED_URLS: &str = "`redis://[user[:password]@]host[:port][/db]`, \
+                             `rediss://[user[:password]@]host[:port][/db]` (TLS) or \
                              `unix:///path/to/redis.sock[?db=N&user=U&pass=P]`";
 
 /// Reconnect attempts per reconnect, and their backoff bounds. Calls never wait for them longer
@@ -52,8 +58,10 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// [`RedisCacheConfig::invalidation_push`](crate::RedisCacheConfig::invalidation_push)), and
 /// needs a Tokio runtime with the time driver enabled (`#[tokio::main]` enables it). TCP
 /// connections use `TCP_NODELAY`, keepalive probes and (on Linux) `TCP_USER_TIMEOUT`, so a
-/// server that vanished without closing the socket is noticed and the connection replaced. TLS (`rediss://`) and Redis Cluster are
-/// not supported yet.
+/// server that vanished without closing the socket is noticed and the connection replaced.
+///
+/// TLS (`rediss://`) needs the `tls` feature (see the [crate docs](crate#tls)); it covers the
+/// data and the push-tracking connection. Redis Cluster is not supported yet.
 ///
 /// # Examples
 ///
@@ -99,6 +107,8 @@ struct Parsed {
     target: String,
     user: Option<String>,
     has_password: bool,
+    /// `rediss://`: the connection is TLS.
+    tls: bool,
 }
 
 impl RedisClient {
@@ -133,14 +143,18 @@ impl RedisClient {
 
     /// Connect to `dsn`, check the server with `PING` and load the cache scripts.
     ///
-    /// Accepted URLs: `redis://[user[:password]@]host[:port][/db]` (also `valkey://`) and
-    /// `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`). A client that
-    /// was connected (or closed) before is reconnected to `dsn`.
+    /// Accepted URLs: `redis://[user[:password]@]host[:port][/db]` (also `valkey://`),
+    /// `unix:///path/to/redis.sock[?db=N&user=U&pass=P]` (also `redis+unix://`) and, with the
+    /// `tls` feature, `rediss://[user[:password]@]host[:port][/db]` (also `valkeys://`; see the
+    /// [crate docs](crate#tls)). A client that was connected (or closed) before is reconnected
+    /// to `dsn`.
     ///
     /// # Errors
     ///
     /// * [`ErrorKind::Config`](forze_core::ErrorKind::Config): the URL does not parse, uses TLS
-    ///   (`rediss://`, not supported), or the server rejected the credentials or scripting.
+    ///   (`rediss://`) without the `tls` feature, the server rejected the credentials or
+    ///   scripting, or the TLS handshake failed (an untrusted or mismatched server certificate,
+    ///   or a server that does not speak TLS on that port: retrying does not cure these).
     /// * [`ErrorKind::Unavailable`](forze_core::ErrorKind::Unavailable): the server is
     ///   unreachable or did not answer within the connect timeout.
     ///
@@ -151,18 +165,27 @@ impl RedisClient {
     /// (re)starts push invalidation, or probes whether the server accepts it (one extra short
     /// connection, bounded by twice the connect timeout; a refusal is logged, never an error).
     pub async fn connect(&self, dsn: &str) -> Result<()> {
-        let parsed = parse_dsn(dsn)?;
+        let parsed = parse_dsn(dsn, &self.inner.config)?;
         let Parsed {
             client,
             target,
             user,
             has_password,
+            tls,
         } = parsed;
         let connect_timeout = self.inner.config.connect_timeout();
         let tracking_info = client.get_connection_info().clone();
         // Connect + handshake, then one command: each bounded by the connect timeout.
         let budget = connect_timeout.saturating_mul(2);
-        let fail = |failure| error::connect_error(&target, user.as_deref(), has_password, failure);
+        let fail = |failure| {
+            let endpoint = error::Endpoint {
+                target: &target,
+                user: user.as_deref(),
+                has_password,
+                tls,
+            };
+            error::connect_error(endpoint, failure)
+        };
 
         // One direct attempt first, so a wrong password or a dead server is reported at once
         // instead of after the reconnect backoff of the connection manager.
@@ -400,15 +423,20 @@ fn tcp_settings() -> TcpSettings {
     settings
 }
 
-/// Parse a URL without ever echoing it (it may hold a password).
-fn parse_dsn(dsn: &str) -> Result<Parsed> {
+/// Parse a URL without ever echoing it (it may hold a password), with the TLS settings of
+/// `config` for `rediss://`.
+fn parse_dsn(dsn: &str, config: &RedisConfig) -> Result<Parsed> {
     let scheme = dsn.split_once("://").map(|(scheme, _)| scheme);
     match scheme {
         Some("redis" | "valkey" | "unix" | "redis+unix" | "valkey+unix") => {}
+        #[cfg(feature = "tls")]
+        Some("rediss" | "valkeys") => {}
+        #[cfg(not(feature = "tls"))]
         Some("rediss" | "valkeys") => {
             return Err(Error::config(format!(
-                "redis url uses TLS (`rediss://`), which forze-redis does not support yet; \
-                 expected {ACCEPTED_URLS}"
+                "redis url uses TLS (`rediss://`), which needs the `tls` feature: enable the \
+                 `tls` feature of forze-redis (`forze-redis = {{ version = \"…\", features = \
+                 [\"tls\"] }}`); without it, expected {ACCEPTED_URLS}"
             )));
         }
         Some(other)
@@ -438,7 +466,13 @@ fn parse_dsn(dsn: &str) -> Result<Parsed> {
         .get_connection_info()
         .clone()
         .set_tcp_settings(tcp_settings());
+    let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+    #[cfg(not(feature = "tls"))]
+    let _ = config;
+    #[cfg(not(feature = "tls"))]
     let client = redis::Client::open(info).map_err(invalid)?;
+    #[cfg(feature = "tls")]
+    let client = tls::client(info, config)?;
     let info = client.get_connection_info();
     let target = info.addr().to_string();
     let user = info.redis_settings().username().map(str::to_owned);
@@ -448,7 +482,93 @@ fn parse_dsn(dsn: &str) -> Result<Parsed> {
         target,
         user,
         has_password,
+        tls,
     })
+}
+
+/// `rediss://`: certificates, the crypto provider, `#insecure`.
+#[cfg(feature = "tls")]
+mod tls {
+    use forze_core::{Error, Result};
+    use redis::{ConnectionAddr, ConnectionInfo, TlsCertificates};
+
+    use crate::config::RedisConfig;
+
+    /// The redis-rs client for `info`: with the configured CA for `rediss://`, refusing a CA
+    /// without TLS and `#insecure` without the `tls-insecure` feature.
+    pub(super) fn client(info: ConnectionInfo, config: &RedisConfig) -> Result<redis::Client> {
+        let target = info.addr().to_string();
+        let insecure = match info.addr() {
+            ConnectionAddr::TcpTls { insecure, .. } => *insecure,
+            _ if config.has_tls_ca() => {
+                return Err(Error::config(format!(
+                    "a TLS CA certificate is configured (`RedisConfig::with_tls_ca_file` or \
+                     `with_tls_ca_pem`) but the url for {target} is not `rediss://`; use \
+                     `rediss://[user[:password]@]host[:port][/db]` or drop the CA"
+                )));
+            }
+            _ => return open(info),
+        };
+        if insecure {
+            insecure_allowed(&target)?;
+            if config.has_tls_ca() {
+                return Err(Error::config(format!(
+                    "the redis url for {target} has `#insecure` (no certificate verification) \
+                     and a TLS CA certificate is configured; drop one of them"
+                )));
+            }
+        }
+        install_crypto_provider();
+        match config.tls_ca_pem()? {
+            None => open(info),
+            Some(pem) => {
+                let certificates = TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(info, certificates).map_err(|err| {
+                    Error::config(format!(
+                        "cannot use the configured TLS CA certificate for redis at {target}"
+                    ))
+                    .with_source(err)
+                })
+            }
+        }
+    }
+
+    fn open(info: ConnectionInfo) -> Result<redis::Client> {
+        redis::Client::open(info).map_err(|err| {
+            Error::config("invalid redis connection settings (url not shown)").with_source(err)
+        })
+    }
+
+    #[cfg(feature = "tls-insecure")]
+    fn insecure_allowed(target: &str) -> Result<()> {
+        tracing::warn!(
+            server = %target,
+            "redis url has `#insecure`: TLS without certificate verification (development only)"
+        );
+        Ok(())
+    }
+
+    #[cfg(not(feature = "tls-insecure"))]
+    fn insecure_allowed(target: &str) -> Result<()> {
+        Err(Error::config(format!(
+            "the redis url for {target} has `#insecure`, which turns off TLS certificate \
+             verification and needs the `tls-insecure` feature of forze-redis (development \
+             only); to trust a private CA, use `RedisConfig::with_tls_ca_file` instead"
+        )))
+    }
+
+    /// rustls needs a process-wide crypto provider; its automatic choice fails when the binary
+    /// enables more than one (say `ring` here and `aws-lc-rs` elsewhere). Install `ring` if the
+    /// application installed none, so a connect never panics; an installed one is kept.
+    fn install_crypto_provider() {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer is fine: a provider is installed either way.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    }
 }
 
 /// The startup and shutdown step of a [`RedisClient`]: connect to `dsn` (with `PING` and script
@@ -559,7 +679,8 @@ mod tests {
 
     #[test]
     fn urls_are_checked_without_echoing_them() {
-        let parsed = parse_dsn("redis://app:hunter2@127.0.0.1:6390/2").expect("valid");
+        let config = RedisConfig::default();
+        let parsed = parse_dsn("redis://app:hunter2@127.0.0.1:6390/2", &config).expect("valid");
         assert_eq!(parsed.target, "127.0.0.1:6390");
         assert_eq!(parsed.user.as_deref(), Some("app"));
         let tcp = parsed.client.get_connection_info().tcp_settings();
@@ -567,11 +688,15 @@ mod tests {
         assert!(tcp.keepalive().is_some(), "keepalive probes");
         #[cfg(target_os = "linux")]
         assert_eq!(tcp.user_timeout(), Some(TCP_USER_TIMEOUT));
-        let parsed = parse_dsn("unix:///tmp/redis.sock?pass=hunter2").expect("valid");
+        let parsed = parse_dsn("unix:///tmp/redis.sock?pass=hunter2", &config).expect("valid");
         assert_eq!(parsed.target, "/tmp/redis.sock");
 
         for (dsn, needle) in [
-            ("rediss://:hunter2@example.com:6380", "TLS"),
+            #[cfg(not(feature = "tls"))]
+            (
+                "rediss://:hunter2@example.com:6380",
+                "enable the `tls` feature of forze-redis",
+            ),
             (
                 "http://:hunter2@example.com",
                 "unsupported redis url scheme `http://`",
@@ -583,7 +708,7 @@ mod tests {
             ),
             ("redis://:hunter2@127.0.0.1:99999", "invalid redis url"),
         ] {
-            let err = parse_dsn(dsn).err().expect(dsn);
+            let err = parse_dsn(dsn, &config).err().expect(dsn);
             assert_eq!(err.kind(), ErrorKind::Config, "{dsn}");
             assert!(err.message().contains(needle), "{dsn}: {err}");
             let everything = format!("{err} {err:?}");
@@ -593,6 +718,46 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn rediss_urls_parse_with_the_tls_feature() {
+        let config = RedisConfig::default();
+        let parsed =
+            parse_dsn("rediss://app:hunter2@redis.example.com:6380/1", &config).expect("valid");
+        assert!(parsed.tls);
+        assert_eq!(parsed.target, "redis.example.com:6380");
+        assert_eq!(parsed.user.as_deref(), Some("app"));
+        assert!(parsed.has_password);
+        assert!(parsed.client.get_connection_info().tcp_settings().nodelay());
+        assert!(!parse_dsn("redis://127.0.0.1", &config).expect("valid").tls);
+
+        // A CA is only accepted with TLS, and must hold a certificate.
+        let with_ca = RedisConfig::default().with_tls_ca_pem(b"no pem here".to_vec());
+        let err = parse_dsn("rediss://:hunter2@127.0.0.1:6380", &with_ca)
+            .err()
+            .expect("bad pem");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.message().contains("holds no certificate"), "{err}");
+        let err = parse_dsn("redis://:hunter2@127.0.0.1:6380", &with_ca)
+            .err()
+            .expect("ca without tls");
+        assert!(err.message().contains("is not `rediss://`"), "{err}");
+        assert!(!format!("{err:?}").contains("hunter2"));
+    }
+
+    #[cfg(all(feature = "tls", not(feature = "tls-insecure")))]
+    #[test]
+    fn insecure_needs_its_own_feature() {
+        let err = parse_dsn(
+            "rediss://:hunter2@127.0.0.1:6380/#insecure",
+            &RedisConfig::default(),
+        )
+        .err()
+        .expect("insecure");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.message().contains("`tls-insecure` feature"), "{err}");
     }
 
     #[test]

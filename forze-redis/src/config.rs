@@ -1,6 +1,8 @@
 //! Client and cache configuration.
 
 use std::fmt;
+#[cfg(feature = "tls")]
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +29,18 @@ use forze_core::{Error, Result};
 pub struct RedisConfig {
     connect_timeout: Duration,
     response_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls_ca: Option<TlsCa>,
+}
+
+/// The CA certificates a `rediss://` server's certificate is verified against.
+#[cfg(feature = "tls")]
+#[derive(Clone, PartialEq, Eq)]
+enum TlsCa {
+    /// PEM bytes given in code.
+    Pem(Arc<[u8]>),
+    /// A PEM file, read at each [`RedisClient::connect`](crate::RedisClient::connect).
+    File(PathBuf),
 }
 
 impl RedisConfig {
@@ -61,6 +75,101 @@ impl RedisConfig {
         self.response_timeout
     }
 
+    /// Verify a `rediss://` server's certificate against the CA certificates in the PEM file at
+    /// `path`, instead of the built-in webpki roots (feature `tls`).
+    ///
+    /// For servers whose certificate comes from a private CA (self-hosted Redis, most test
+    /// setups). The file is read at every [`RedisClient::connect`](crate::RedisClient::connect)
+    /// and must hold at least one `-----BEGIN CERTIFICATE-----` block; a missing or unreadable
+    /// file, or one without certificates, fails the connect with
+    /// [`ErrorKind::Config`](forze_core::ErrorKind::Config). Setting a CA while the URL is
+    /// `redis://` (no TLS) is a `Config` error too, so a forgotten `s` cannot silently send
+    /// traffic in plaintext.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use forze_redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::default().with_tls_ca_file("/etc/redis/tls/ca.crt");
+    /// assert_eq!(
+    ///     config.tls_ca_file(),
+    ///     Some(std::path::Path::new("/etc/redis/tls/ca.crt"))
+    /// );
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca = Some(TlsCa::File(path.into()));
+        self
+    }
+
+    /// Verify a `rediss://` server's certificate against the CA certificates in `pem` (one or
+    /// more `-----BEGIN CERTIFICATE-----` blocks), instead of the built-in webpki roots
+    /// (feature `tls`). Like [`with_tls_ca_file`](Self::with_tls_ca_file) with the file's
+    /// contents; [`RedisClient::new`](crate::RedisClient::new) rejects PEM without a
+    /// certificate.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use forze_redis::{RedisClient, RedisConfig};
+    ///
+    /// # async fn example() -> forze_core::Result<()> {
+    /// let pem = std::fs::read("ca.crt").expect("the CA certificate");
+    /// let client = RedisClient::new(RedisConfig::default().with_tls_ca_pem(pem))?;
+    /// client.connect("rediss://:secret@redis.internal:6380").await?;
+    /// # Ok(())
+    /// # }
+    /// # let _ = example;
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn with_tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_ca = Some(TlsCa::Pem(pem.into().into()));
+        self
+    }
+
+    /// The CA file set with [`with_tls_ca_file`](Self::with_tls_ca_file), if any.
+    #[cfg(feature = "tls")]
+    pub fn tls_ca_file(&self) -> Option<&Path> {
+        match &self.tls_ca {
+            Some(TlsCa::File(path)) => Some(path),
+            Some(TlsCa::Pem(_)) | None => None,
+        }
+    }
+
+    /// Whether a CA was set (by file or PEM): `rediss://` servers are then verified against it
+    /// alone.
+    #[cfg(feature = "tls")]
+    pub(crate) fn has_tls_ca(&self) -> bool {
+        self.tls_ca.is_some()
+    }
+
+    /// The PEM of the configured CA (the file is read now), checked to hold a certificate.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_ca_pem(&self) -> Result<Option<Vec<u8>>> {
+        match &self.tls_ca {
+            None => Ok(None),
+            Some(TlsCa::Pem(pem)) => {
+                check_ca_pem(pem, "the PEM given to `RedisConfig::with_tls_ca_pem`")?;
+                Ok(Some(pem.to_vec()))
+            }
+            Some(TlsCa::File(path)) => {
+                let pem = std::fs::read(path).map_err(|err| {
+                    Error::config(format!(
+                        "cannot read the redis TLS CA file {} (set with \
+                         `RedisConfig::with_tls_ca_file`)",
+                        path.display()
+                    ))
+                    .with_source(err)
+                })?;
+                check_ca_pem(&pem, &format!("the redis TLS CA file {}", path.display()))?;
+                Ok(Some(pem))
+            }
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.connect_timeout.is_zero() {
             return Err(Error::config(
@@ -72,8 +181,38 @@ impl RedisConfig {
                 "redis `response_timeout` must be greater than zero (default 100ms)",
             ));
         }
+        #[cfg(feature = "tls")]
+        if let Some(TlsCa::Pem(pem)) = &self.tls_ca {
+            check_ca_pem(pem, "the PEM given to `RedisConfig::with_tls_ca_pem`")?;
+        }
         Ok(())
     }
+}
+
+/// Check that `pem` holds at least one certificate and nothing unparsable; `what` names it.
+#[cfg(feature = "tls")]
+fn check_ca_pem(pem: &[u8], what: &str) -> Result<()> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut count = 0_usize;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        if let Err(err) = cert {
+            return Err(Error::config(format!(
+                "{what} is not valid PEM; expected one or more `-----BEGIN CERTIFICATE-----` \
+                 blocks"
+            ))
+            .with_source(err));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(Error::config(format!(
+            "{what} holds no certificate; expected one or more `-----BEGIN CERTIFICATE-----` \
+             blocks"
+        )));
+    }
+    Ok(())
 }
 
 impl Default for RedisConfig {
@@ -81,16 +220,26 @@ impl Default for RedisConfig {
         RedisConfig {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             response_timeout: Self::DEFAULT_RESPONSE_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls_ca: None,
         }
     }
 }
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("connect_timeout", &self.connect_timeout)
-            .field("response_timeout", &self.response_timeout)
-            .finish()
+        let mut f = f.debug_struct("RedisConfig");
+        f.field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout);
+        #[cfg(feature = "tls")]
+        match &self.tls_ca {
+            None => f.field("tls_ca", &"webpki roots"),
+            Some(TlsCa::File(path)) => f.field("tls_ca", path),
+            Some(TlsCa::Pem(pem)) => {
+                f.field("tls_ca", &format_args!("<{} bytes of PEM>", pem.len()))
+            }
+        };
+        f.finish()
     }
 }
 

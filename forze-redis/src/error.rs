@@ -123,13 +123,47 @@ pub(crate) fn is_auth_failure(err: &RedisError) -> bool {
         || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
+/// Where a connect went: for messages (never the URL or the password).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Endpoint<'a> {
+    /// The server, `host:port` or a socket path.
+    pub(crate) target: &'a str,
+    /// The user of the URL, if any.
+    pub(crate) user: Option<&'a str>,
+    /// Whether the URL carries a password.
+    pub(crate) has_password: bool,
+    /// Whether the URL is `rediss://` (TLS).
+    pub(crate) tls: bool,
+}
+
 /// Map a failure to connect at startup.
-pub(crate) fn connect_error(
-    target: &str,
-    user: Option<&str>,
-    has_password: bool,
-    failure: Failure,
-) -> Error {
+pub(crate) fn connect_error(endpoint: Endpoint<'_>, failure: Failure) -> Error {
+    let Endpoint {
+        target,
+        user,
+        has_password,
+        tls,
+    } = endpoint;
+    #[cfg(feature = "tls")]
+    let failure = match failure {
+        Failure::Redis(err) if tls => match tls_handshake_failure(&err) {
+            // A certificate the client does not trust, or a peer that does not speak TLS:
+            // retrying will not cure it, so it is a configuration error, not `Unavailable`.
+            Some(reason) => {
+                return Error::config(format!(
+                    "TLS handshake with redis at {target} failed: {reason}"
+                ))
+                .with_source(err);
+            }
+            None => Failure::Redis(err),
+        },
+        other => other,
+    };
+    let tls_hint = if tls {
+        " (the url is `rediss://`: check that the server accepts TLS on this port)"
+    } else {
+        ""
+    };
     match failure {
         Failure::Redis(err) if !has_password && is_auth_failure(&err) => Error::config(format!(
             "redis at {target} requires authentication but the redis url has no password; \
@@ -138,7 +172,7 @@ pub(crate) fn connect_error(
         .with_source(err),
         Failure::Timeout(timeout) => Error::new(
             ErrorKind::Unavailable,
-            format!("cannot connect to redis at {target}: no answer within {timeout:?}"),
+            format!("cannot connect to redis at {target}: no answer within {timeout:?}{tls_hint}"),
         ),
         Failure::Redis(err) if is_auth_failure(&err) => {
             let who = match user {
@@ -151,6 +185,14 @@ pub(crate) fn connect_error(
             ))
             .with_source(err)
         }
+        // A plaintext server behind `rediss://` waits for a command that never comes: the
+        // handshake times out. That looks like a slow server, so it stays `Unavailable`, with
+        // the hint.
+        Failure::Redis(err) if err.is_timeout() && is_unavailable(&err) => Error::new(
+            ErrorKind::Unavailable,
+            format!("cannot connect to redis at {target}: no answer within the connect timeout{tls_hint}"),
+        )
+        .with_source(err),
         Failure::Redis(err) if is_unavailable(&err) => Error::new(
             ErrorKind::Unavailable,
             format!("cannot connect to redis at {target}"),
@@ -174,6 +216,69 @@ pub(crate) fn connect_error(
             format!("connecting to redis at {target} was interrupted"),
         ),
     }
+}
+
+/// Why a TLS handshake failed, when `err` comes from rustls (the server's certificate, or a
+/// peer that does not speak TLS); `None` for I/O and other errors.
+#[cfg(feature = "tls")]
+fn tls_handshake_failure(err: &RedisError) -> Option<&'static str> {
+    use rustls::CertificateError as Cert;
+
+    let tls = rustls_error(err)?;
+    let reason = match tls {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            Cert::UnknownIssuer | Cert::BadSignature | Cert::UnhandledCriticalExtension => {
+                "the server's certificate is not signed by a trusted CA (the CA set with \
+                 `RedisConfig::with_tls_ca_file` or `with_tls_ca_pem`, otherwise the built-in \
+                 webpki roots)"
+            }
+            Cert::NotValidForName | Cert::NotValidForNameContext { .. } => {
+                "the server's certificate is not valid for the host name of the url"
+            }
+            Cert::Expired
+            | Cert::ExpiredContext { .. }
+            | Cert::NotValidYet
+            | Cert::NotValidYetContext { .. } => {
+                "the server's certificate has expired or is not valid yet"
+            }
+            Cert::Revoked => "the server's certificate was revoked",
+            _ => "the server's certificate was rejected",
+        },
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            "the server did not answer with TLS (is this a plaintext port?)"
+        }
+        rustls::Error::AlertReceived(_) => {
+            "the server refused the handshake (TLS alert); client certificates (`tls-auth-clients \
+             yes`) are not supported"
+        }
+        _ => "the TLS session could not be established",
+    };
+    Some(reason)
+}
+
+/// The rustls error inside a redis-rs error: directly (building the TLS config), or inside the
+/// `io::Error` of the handshake (tokio-rustls).
+#[cfg(feature = "tls")]
+fn rustls_error(err: &RedisError) -> Option<&rustls::Error> {
+    use std::error::Error as _;
+    use std::sync::Arc;
+
+    let inner = err.source()?;
+    // redis-rs keeps wrapped errors as `Arc<dyn Error + Send + Sync>`.
+    let inner: &(dyn std::error::Error + 'static) =
+        match inner.downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>() {
+            Some(arc) => &**arc,
+            None => inner,
+        };
+    if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    inner
+        .downcast_ref::<std::io::Error>()?
+        .get_ref()?
+        .downcast_ref::<rustls::Error>()
 }
 
 #[cfg(test)]
@@ -227,16 +332,22 @@ mod tests {
             RedisKind::AuthenticationFailed,
             "Password authentication failed",
         ));
-        let err = connect_error(
-            "127.0.0.1:7000",
-            Some("app"),
-            true,
-            Failure::Redis(auth.clone()),
-        );
+        let endpoint = Endpoint {
+            target: "127.0.0.1:7000",
+            user: Some("app"),
+            has_password: true,
+            tls: false,
+        };
+        let err = connect_error(endpoint, Failure::Redis(auth.clone()));
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.message().contains("127.0.0.1:7000"), "{err}");
         assert!(err.message().contains("user `app`"), "{err}");
-        let err = connect_error("127.0.0.1:7000", None, false, Failure::Redis(auth));
+        let endpoint = Endpoint {
+            user: None,
+            has_password: false,
+            ..endpoint
+        };
+        let err = connect_error(endpoint, Failure::Redis(auth));
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.message().contains("has no password"), "{err}");
     }

@@ -7,7 +7,8 @@
 //! - [`EphemeralPostgres`]: `initdb` + `postgres` with trust auth and `fsync=off`. As root it runs
 //!   the server as the unprivileged `postgres` system user.
 //! - [`EphemeralRedis`]: `redis-server` without persistence; [`EphemeralRedis::kill`] and
-//!   [`EphemeralRedis::restart`] simulate an outage on the same port.
+//!   [`EphemeralRedis::restart`] simulate an outage on the same port. With [`RedisOptions::tls`]
+//!   it listens for TLS only, with a throwaway CA ([`EphemeralRedis::tls_ca_path`]).
 //! - [`test_postgres_url`] / [`test_redis_url`]: the shared test servers named by
 //!   `FORZE_TEST_POSTGRES_URL` / `FORZE_TEST_REDIS_URL`; a test that needs one and finds none
 //!   fails with instructions.
@@ -36,4 +37,4 @@ pub use env::{
     try_test_redis_url, unique_namespace, unique_schema,
 };
 pub use postgres::EphemeralPostgres;
-pub use redis::{EphemeralRedis, RedisOptions};
+pub use redis::{EphemeralRedis, RedisOptions, generate_test_ca};

@@ -1,4 +1,5 @@
-//! An ephemeral Redis server: `redis-server` on a free loopback port, no persistence.
+//! An ephemeral Redis server: `redis-server` on a free loopback port, no persistence; optionally
+//! TLS-only with a throwaway CA made by the `openssl` command.
 //!
 //! Self-contained apart from the tiny process helpers in `process.rs`.
 
@@ -12,12 +13,16 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::process::{STOP_GRACE, free_port, log_tail, terminate};
+use crate::process::{STOP_GRACE, free_port, log_tail, port_open, terminate};
 
 /// How long the server gets to answer PING after it was started.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a start is retried when the free port was taken in the meantime.
 const PORT_ATTEMPTS: usize = 5;
+/// What `redis-server` logs once it accepts connections.
+const READY_LINE: &str = "Ready to accept connections";
+/// Validity of the generated test certificates, in days.
+const CERT_DAYS: &str = "30";
 
 /// Extra settings for [`EphemeralRedis::start_with`].
 ///
@@ -27,7 +32,8 @@ const PORT_ATTEMPTS: usize = 5;
 /// let opts = RedisOptions::new()
 ///     .password("s3cret")
 ///     .config_line(r#"rename-command FLUSHALL """#);
-/// # drop(opts);
+/// let tls = RedisOptions::new().tls(); // TLS only: connect with `EphemeralRedis::tls_url`
+/// # drop((opts, tls));
 /// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
@@ -38,6 +44,10 @@ pub struct RedisOptions {
     pub config_lines: Vec<String>,
     /// The `redis-server` binary (default: `redis-server` from `PATH`, or `FORZE_REDIS_SERVER`).
     pub binary: Option<PathBuf>,
+    /// Listen for TLS only (`port 0`, `tls-port <port>`), with a throwaway CA and a server
+    /// certificate for `127.0.0.1` and `localhost` made by the `openssl` command in the temp
+    /// dir; clients need no certificate (`tls-auth-clients no`).
+    pub tls: bool,
 }
 
 impl RedisOptions {
@@ -59,6 +69,14 @@ impl RedisOptions {
         self.config_lines.push(line.into());
         self
     }
+
+    /// Listen for TLS only, with a throwaway CA (see [`RedisOptions::tls`](#structfield.tls));
+    /// needs `openssl` on `PATH` (or `FORZE_OPENSSL`) and a `redis-server` built with TLS.
+    #[must_use]
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -67,6 +85,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("config_lines", &self.config_lines.len())
             .field("binary", &self.binary)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -74,7 +93,9 @@ impl std::fmt::Debug for RedisOptions {
 /// A private Redis server for one test or demo, torn down on drop.
 ///
 /// Runs `redis-server --port <free> --bind 127.0.0.1 --save "" --appendonly no --dir <tmp>`
-/// (as a generated config file), returns once it answers `PING`. [`kill`](Self::kill) kills it
+/// (as a generated config file), returns once it answers `PING` (with
+/// [`RedisOptions::tls`]: `--port 0 --tls-port <free>` plus the certificate files, ready once
+/// it logged that it accepts connections and the port is open). [`kill`](Self::kill) kills it
 /// (SIGKILL, like a crash) and [`restart`](Self::restart) brings up an empty server on the same
 /// port, for outage tests. Dropping the handle kills it, waits for it, and removes the temp dir.
 ///
@@ -114,6 +135,9 @@ impl EphemeralRedis {
     /// As [`start`](Self::start).
     pub fn start_with(options: RedisOptions) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("forze-redis-").tempdir()?;
+        if options.tls {
+            write_tls_files(dir.path())?;
+        }
         let mut redis = EphemeralRedis {
             dir: Some(dir),
             child: None,
@@ -133,11 +157,25 @@ impl EphemeralRedis {
     }
 
     /// The connection URL: `redis://127.0.0.1:<port>`, or `redis://:<password>@127.0.0.1:<port>`.
+    /// A TLS server has no plaintext port: its URL is the [`tls_url`](Self::tls_url).
     pub fn url(&self) -> String {
+        let scheme = if self.options.tls { "rediss" } else { "redis" };
         match &self.options.password {
-            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}", self.port),
-            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(pw) => format!("{scheme}://:{pw}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
         }
+    }
+
+    /// With [`RedisOptions::tls`]: `rediss://[:<password>@]127.0.0.1:<port>`; the server's
+    /// certificate is signed by the CA at [`tls_ca_path`](Self::tls_ca_path).
+    pub fn tls_url(&self) -> Option<String> {
+        self.options.tls.then(|| self.url())
+    }
+
+    /// With [`RedisOptions::tls`]: the PEM file of the throwaway CA that signed the server's
+    /// certificate (`ca.crt` in the temp dir).
+    pub fn tls_ca_path(&self) -> Option<PathBuf> {
+        self.options.tls.then(|| self.dir().join(TLS_CA))
     }
 
     /// The TCP port (kept across [`restart`](Self::restart)).
@@ -208,7 +246,18 @@ impl EphemeralRedis {
     fn write_config(&self, port: u16) -> io::Result<PathBuf> {
         let path = self.dir().join("redis.conf");
         let mut conf = String::new();
-        conf.push_str(&format!("port {port}\nbind 127.0.0.1\n"));
+        if self.options.tls {
+            let file = |name| self.dir().join(name).display().to_string();
+            conf.push_str(&format!(
+                "port 0\ntls-port {port}\nbind 127.0.0.1\ntls-cert-file \"{}\"\n\
+                 tls-key-file \"{}\"\ntls-ca-cert-file \"{}\"\ntls-auth-clients no\n",
+                file(TLS_SERVER_CERT),
+                file(TLS_SERVER_KEY),
+                file(TLS_CA)
+            ));
+        } else {
+            conf.push_str(&format!("port {port}\nbind 127.0.0.1\n"));
+        }
         conf.push_str("save \"\"\nappendonly no\ndaemonize no\nprotected-mode yes\n");
         conf.push_str(&format!("dir \"{}\"\n", self.dir().display()));
         if let Some(pw) = &self.options.password {
@@ -241,6 +290,8 @@ impl EphemeralRedis {
             .map_err(|e| (e, false))?;
         let log_err = log.try_clone().map_err(|e| (e, false))?;
         let bin = self.binary();
+        // For TLS readiness: only log lines of this start count.
+        let log_start = std::fs::metadata(self.log_path()).map_or(0, |m| m.len());
         let mut child = Command::new(&bin)
             .arg(&conf)
             .current_dir(self.dir())
@@ -270,9 +321,16 @@ impl EphemeralRedis {
                 Ok(Some(status)) => {
                     let tail = log_tail(&self.log_path(), 2000);
                     let port_taken = tail.contains("Address already in use");
+                    let hint = if self.options.tls && tail.contains("tls-port") {
+                        " (TLS needs a redis-server built with TLS support, e.g. Debian's \
+                         `redis-server` package; set FORZE_REDIS_SERVER to one)"
+                    } else {
+                        ""
+                    };
                     return Err((
                         io::Error::other(format!(
-                            "redis-server exited with {status} before answering PING; log:\n{tail}"
+                            "redis-server exited with {status} before answering PING{hint}; \
+                             log:\n{tail}"
                         )),
                         port_taken,
                     ));
@@ -283,7 +341,12 @@ impl EphemeralRedis {
                     return Err((e, false));
                 }
             }
-            if ping(port) {
+            let ready = if self.options.tls {
+                logged_since(&self.log_path(), log_start, READY_LINE) && port_open(port)
+            } else {
+                ping(port)
+            };
+            if ready {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -311,6 +374,148 @@ impl Drop for EphemeralRedis {
             eprintln!("forze-testkit: stopping ephemeral redis failed: {e}");
         }
     }
+}
+
+/// Whether the log at `path` got `line` after byte `start`.
+fn logged_since(path: &Path, start: u64, line: &str) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let start = usize::try_from(start)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    String::from_utf8_lossy(&bytes[start..]).contains(line)
+}
+
+/// The CA certificate, server certificate and server key in the temp dir of a TLS server.
+const TLS_CA: &str = "ca.crt";
+const TLS_SERVER_CERT: &str = "server.crt";
+const TLS_SERVER_KEY: &str = "server.key";
+
+/// Make a throwaway CA and a server certificate for `127.0.0.1` and `localhost` in `dir`, with
+/// the `openssl` command (ECDSA P-256).
+fn write_tls_files(dir: &Path) -> io::Result<()> {
+    let ca_key = dir.join("ca.key");
+    generate_test_ca_into(&ca_key, &dir.join(TLS_CA), "forze-testkit test CA")?;
+    let csr = dir.join("server.csr");
+    openssl(&[
+        "req".as_ref(),
+        "-new".as_ref(),
+        "-newkey".as_ref(),
+        "ec".as_ref(),
+        "-pkeyopt".as_ref(),
+        "ec_paramgen_curve:prime256v1".as_ref(),
+        "-nodes".as_ref(),
+        "-keyout".as_ref(),
+        dir.join(TLS_SERVER_KEY).as_os_str(),
+        "-out".as_ref(),
+        csr.as_os_str(),
+        "-subj".as_ref(),
+        "/CN=localhost".as_ref(),
+    ])?;
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )?;
+    openssl(&[
+        "x509".as_ref(),
+        "-req".as_ref(),
+        "-in".as_ref(),
+        csr.as_os_str(),
+        "-CA".as_ref(),
+        dir.join(TLS_CA).as_os_str(),
+        "-CAkey".as_ref(),
+        ca_key.as_os_str(),
+        "-set_serial".as_ref(),
+        "2".as_ref(),
+        "-days".as_ref(),
+        CERT_DAYS.as_ref(),
+        "-extfile".as_ref(),
+        ext.as_os_str(),
+        "-out".as_ref(),
+        dir.join(TLS_SERVER_CERT).as_os_str(),
+    ])
+}
+
+/// Write a fresh self-signed CA certificate (PEM) to `dir/ca.crt` and its key to `dir/ca.key`,
+/// with the `openssl` command, and return the certificate's path.
+///
+/// For tests that need a CA which did *not* sign a server's certificate (see
+/// [`RedisOptions::tls`]). Needs `openssl` on `PATH` (or `FORZE_OPENSSL`).
+///
+/// # Errors
+///
+/// If `openssl` cannot be run or fails (the error carries its output).
+///
+/// ```no_run
+/// let dir = tempfile::tempdir()?;
+/// let ca = forze_testkit::generate_test_ca(dir.path())?;
+/// assert!(std::fs::read_to_string(ca)?.contains("BEGIN CERTIFICATE"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn generate_test_ca(dir: &Path) -> io::Result<PathBuf> {
+    let cert = dir.join(TLS_CA);
+    generate_test_ca_into(&dir.join("ca.key"), &cert, "forze-testkit other CA")?;
+    Ok(cert)
+}
+
+fn generate_test_ca_into(key: &Path, cert: &Path, name: &str) -> io::Result<()> {
+    let subject = format!("/CN={name}");
+    openssl(&[
+        "req".as_ref(),
+        "-x509".as_ref(),
+        "-newkey".as_ref(),
+        "ec".as_ref(),
+        "-pkeyopt".as_ref(),
+        "ec_paramgen_curve:prime256v1".as_ref(),
+        "-nodes".as_ref(),
+        "-keyout".as_ref(),
+        key.as_os_str(),
+        "-out".as_ref(),
+        cert.as_os_str(),
+        "-days".as_ref(),
+        CERT_DAYS.as_ref(),
+        "-subj".as_ref(),
+        subject.as_ref(),
+        "-addext".as_ref(),
+        "basicConstraints=critical,CA:TRUE".as_ref(),
+        "-addext".as_ref(),
+        "keyUsage=critical,keyCertSign,cRLSign".as_ref(),
+    ])
+}
+
+/// Run `openssl` with `args`; an error carries its output.
+fn openssl(args: &[&std::ffi::OsStr]) -> io::Result<()> {
+    let bin = std::env::var_os("FORZE_OPENSSL").unwrap_or_else(|| "openssl".into());
+    let out = Command::new(&bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            let hint = if e.kind() == io::ErrorKind::NotFound {
+                " (install it, for example `apt-get install openssl`, or set FORZE_OPENSSL)"
+            } else {
+                ""
+            };
+            io::Error::new(
+                e.kind(),
+                format!("could not run {}: {e}{hint}", Path::new(&bin).display()),
+            )
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "`openssl {}` failed with {}: {}",
+        args.first()
+            .map_or(std::borrow::Cow::Borrowed(""), |a| a.to_string_lossy()),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }
 
 /// Whether a Redis server answers on the loopback `port` (`+PONG`, or `-NOAUTH` with a password).

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::cache::PushSupport;
 use crate::cache::{Cache, CacheFill, Invalidation};
 use crate::clock::SharedClock;
 use crate::codec::{many_not_found, not_found, row_to_read};
 use crate::coordinator::l1::{L1, Stamp};
+use crate::coordinator::push::{Change, Echo, PushState, PushTarget};
 use crate::coordinator::xfetch::{self, Draws};
 use crate::coordinator::{CacheLane, CacheStats, CoordinatorConfig};
 use crate::error::Result;
@@ -123,6 +125,8 @@ pub(crate) struct Cached<D: Document> {
     store: Arc<dyn DocumentStore>,
     name: Cow<'static, str>,
     l1: Option<L1<D::Read>>,
+    /// Push invalidation of the L1 (used only with an L1).
+    push: PushState,
     draws: Draws,
     /// Background early refreshes in flight.
     refreshing: AtomicUsize,
@@ -147,6 +151,7 @@ impl<D: Document> Cached<D> {
             store,
             name,
             l1,
+            push: PushState::default(),
             draws: Draws::new(config.early_refresh_seed.unwrap_or_else(Draws::entropy)),
             refreshing: AtomicUsize::new(0),
         }
@@ -191,7 +196,7 @@ impl<D: Document> Cached<D> {
                         return Ok(self.keep(tenant, id, stamp, read));
                     }
                     Err(err) => {
-                        self.lane.undecodable(key, entry.rev, &err).await;
+                        self.undecodable(tenant, id, key, entry.rev, &err).await;
                         mode = FillMode::Fill;
                     }
                 },
@@ -358,17 +363,27 @@ impl<D: Document> Cached<D> {
             FillMode::Fill | FillMode::Refresh => {
                 match self.encode(key, &read, recompute, mode == FillMode::Refresh) {
                     None => true,
-                    Some(fill) => match self.lane.call(move || self.lane.cache.fill(fill)).await {
-                        Ok(true) => {
-                            self.lane.counters.fills.inc();
-                            true
+                    Some(fill) => {
+                        // Expected before the call: the echo may arrive before the reply.
+                        let expected = self.expect(l1_key, Change::Fill(fill.rev));
+                        match self.lane.call(move || self.lane.cache.fill(fill)).await {
+                            Ok(true) => {
+                                self.lane.counters.fills.inc();
+                                true
+                            }
+                            Ok(false) => {
+                                // Rejected: nothing changed, so no echo is coming.
+                                self.retract(l1_key, expected);
+                                self.lane.counters.fills_rejected.inc();
+                                false
+                            }
+                            Err(_) => {
+                                // Maybe changed, maybe not: a late echo drops the entry.
+                                self.retract(l1_key, expected);
+                                true
+                            }
                         }
-                        Ok(false) => {
-                            self.lane.counters.fills_rejected.inc();
-                            false
-                        }
-                        Err(_) => true,
-                    },
+                    }
                 }
             }
         };
@@ -508,7 +523,7 @@ impl<D: Document> Cached<D> {
                                 found.insert(*id, self.keep(tenant, *id, *stamp, read));
                             }
                             Err(err) => {
-                                undecodable.push((key.as_str(), entry.rev, err));
+                                undecodable.push((*id, key.as_str(), entry.rev, err));
                                 misses.push((*id, key, *stamp));
                             }
                         },
@@ -521,7 +536,7 @@ impl<D: Document> Cached<D> {
                 futures_util::future::join_all(
                     undecodable
                         .iter()
-                        .map(|(key, rev, err)| self.lane.undecodable(key, *rev, err)),
+                        .map(|(id, key, rev, err)| self.undecodable(tenant, *id, key, *rev, err)),
                 )
                 .await;
             }
@@ -565,18 +580,36 @@ impl<D: Document> Cached<D> {
             reads.push((id, *stamp, read));
         }
         let mut rejected = std::collections::HashSet::new();
-        if !fills.is_empty()
-            && let Ok(installed) = self
+        if !fills.is_empty() {
+            let expected: Vec<Option<Change>> = fills
+                .iter()
+                .zip(&filled)
+                .map(|(fill, id)| self.expect(L1Key::new(tenant, *id), Change::Fill(fill.rev)))
+                .collect();
+            match self
                 .lane
                 .call(move || self.lane.cache.fill_many(fills))
                 .await
-        {
-            for (id, ok) in filled.into_iter().zip(installed) {
-                if ok {
-                    self.lane.counters.fills.inc();
-                } else {
-                    self.lane.counters.fills_rejected.inc();
-                    rejected.insert(id);
+            {
+                Ok(installed) => {
+                    let mut installed = installed.into_iter();
+                    for (id, expected) in filled.into_iter().zip(expected) {
+                        // A missing flag (a short answer) counts as "maybe": retract.
+                        match installed.next() {
+                            Some(true) => self.lane.counters.fills.inc(),
+                            Some(false) => {
+                                self.retract(L1Key::new(tenant, id), expected);
+                                self.lane.counters.fills_rejected.inc();
+                                rejected.insert(id);
+                            }
+                            None => self.retract(L1Key::new(tenant, id), expected),
+                        }
+                    }
+                }
+                Err(_) => {
+                    for (id, expected) in filled.into_iter().zip(expected) {
+                        self.retract(L1Key::new(tenant, id), expected);
+                    }
                 }
             }
         }
@@ -607,16 +640,105 @@ impl<D: Document> Cached<D> {
             .iter()
             .map(|(id, rev)| Invalidation::new(cache_key(tenant, *id), *rev, ttl))
             .collect();
+        // Echoes of the tombstones are expected (before the call: they may arrive before the
+        // reply); the removal below, whatever the outcome, is what makes suppressing them safe.
+        let expected: Vec<Option<Change>> = written
+            .iter()
+            .map(|(id, _)| self.expect(L1Key::new(tenant, *id), Change::Write))
+            .collect();
         // Whether the tombstones were written or remembered as pending, reads that start after
         // this on this replica find no old value in the shared cache (pending ones bypass it).
         // Other replicas can until the flusher writes them.
-        if self.lane.invalidate(invalidations).await {
+        if !self.lane.invalidate(invalidations).await {
+            for ((id, _), expected) in written.iter().zip(expected) {
+                self.retract(L1Key::new(tenant, *id), expected);
+            }
             self.lane.start_flusher(self, |cached: &Self| &cached.lane);
         }
         if let Some(l1) = &self.l1 {
             for (id, _) in written {
                 l1.remove(&L1Key::new(tenant, *id));
             }
+        }
+    }
+
+    /// Whether this lane has an L1 (and so takes push invalidations).
+    pub(crate) fn has_l1(&self) -> bool {
+        self.l1.is_some()
+    }
+
+    /// Expect the echo of `change` of `key`, if pushes reach this lane; what to retract if the
+    /// change turns out not to have happened (or may not have).
+    #[inline]
+    fn expect(&self, key: L1Key, change: Change) -> Option<Change> {
+        if self.l1.is_none() || !self.push.active() {
+            return None;
+        }
+        self.push
+            .echoes
+            .expect(key, change, self.lane.clock().now());
+        Some(change)
+    }
+
+    fn retract(&self, key: L1Key, expected: Option<Change>) {
+        if let Some(change) = expected {
+            self.push.echoes.retract(&key, change);
+        }
+    }
+
+    /// A cached payload did not decode: evict it (see [`CacheLane::undecodable`]). With pushes,
+    /// its echo is expected like a write's, and the same local removal follows.
+    async fn undecodable(
+        &self,
+        tenant: Option<Uuid>,
+        id: Uuid,
+        key: &str,
+        rev: i64,
+        err: &serde_json::Error,
+    ) {
+        let l1_key = L1Key::new(tenant, id);
+        let expected = self.expect(l1_key, Change::Write);
+        if !self.lane.undecodable(key, rev, err).await {
+            self.retract(l1_key, expected);
+        }
+        if expected.is_some()
+            && let Some(l1) = &self.l1
+        {
+            l1.remove(&l1_key);
+        }
+    }
+
+    /// Check the echoes of own fills against the cache (see [`push`](super::push)): queue
+    /// `key`, and start the task that drains the queue unless it runs.
+    fn check_echo(self: &Arc<Self>, key: L1Key, rev: i64) {
+        let start = {
+            let mut queue = self.push.checks.lock();
+            queue.pending.push((key, rev));
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if !start {
+            return;
+        }
+        let guard = CheckGuard {
+            cached: Arc::clone(self),
+            done: false,
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(guard.drain());
+            }
+            // No runtime to check on: dropping the guard drops the queued keys (an echo that
+            // cannot be checked counts as a foreign change).
+            Err(_) => drop(guard),
+        }
+    }
+
+    /// Drop `key` from the L1 because of a push (on arrival, or after a failed echo check).
+    fn push_drop(&self, key: &L1Key) {
+        if let Some(l1) = &self.l1
+            && l1.remove(key)
+        {
+            self.push.counters.dropped.inc();
         }
     }
 
@@ -650,8 +772,108 @@ impl<D: Document> Drop for RefreshSlot<D> {
     }
 }
 
-/// What a `CacheHandle` (and, later, a push-invalidation sink) needs from a lane, without its
-/// document type.
+/// The task that checks echoes of own fills: reads the queued keys from the cache in one batch
+/// (repeatedly, while more arrive) and drops each key whose cached rev is not the one filled.
+///
+/// If it ends abnormally (a panic, the tokio runtime going away), dropping it drops every queued
+/// key from the L1 and lets the next echo start a new task: an echo is never left unchecked.
+struct CheckGuard<D: Document> {
+    cached: Arc<Cached<D>>,
+    done: bool,
+}
+
+impl<D: Document> CheckGuard<D> {
+    async fn drain(mut self) {
+        let cached = Arc::clone(&self.cached);
+        loop {
+            let batch = {
+                let mut queue = cached.push.checks.lock();
+                if queue.pending.is_empty() {
+                    queue.running = false;
+                    self.done = true;
+                    return;
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            let keys: Vec<String> = batch
+                .iter()
+                .map(|(key, _)| cache_key(key.tenant, key.id))
+                .collect();
+            // Issued after the pushes arrived: the cache has every change they reported. With
+            // invalidations pending (a cache outage) the cache may be behind: don't trust it.
+            let found = if cached.lane.fills_enabled() {
+                match cached.lane.call(|| cached.lane.cache.get_many(&keys)).await {
+                    Ok(entries) if entries.len() == keys.len() => Some(entries),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            cached.push.counters.checks.add(batch.len());
+            for (i, (key, filled)) in batch.iter().enumerate() {
+                let rev = found
+                    .as_ref()
+                    .and_then(|entries| entries[i].as_ref())
+                    .map(|entry| entry.rev);
+                if rev != Some(*filled) {
+                    cached.push_drop(key);
+                }
+            }
+        }
+    }
+}
+
+impl<D: Document> Drop for CheckGuard<D> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let batch = {
+            let mut queue = self.cached.push.checks.lock();
+            queue.running = false;
+            std::mem::take(&mut queue.pending)
+        };
+        for (key, _) in &batch {
+            self.cached.push_drop(key);
+        }
+    }
+}
+
+impl<D: Document> PushTarget for Cached<D> {
+    fn push_invalidated(self: Arc<Self>, key: L1Key) {
+        let counters = &self.push.counters;
+        counters.received.inc();
+        // Also for an echo: a fetch in flight may have read before a foreign change that the
+        // echo stands for too (Redis reports a key once per event-loop iteration).
+        self.flights.forget(&(key.tenant, key.id));
+        if self.l1.is_none() {
+            return;
+        }
+        match self.push.echoes.consume(&key, self.lane.clock().now()) {
+            Echo::Foreign => self.push_drop(&key),
+            Echo::Write => counters.suppressed.inc(),
+            Echo::Fill(rev) => {
+                counters.suppressed.inc();
+                self.check_echo(key, rev);
+            }
+        }
+    }
+
+    fn push_reset(&self) {
+        self.push.counters.resets.inc();
+        self.push.echoes.clear();
+        self.flights.forget_all();
+        if let Some(l1) = &self.l1 {
+            l1.clear();
+        }
+    }
+
+    fn set_push_support(&self, support: PushSupport) {
+        self.push.set_support(support);
+    }
+}
+
+/// What a `CacheHandle` needs from a lane, without its document type.
 pub(crate) trait CacheSource: Send + Sync + fmt::Debug {
     fn lane(&self) -> &CacheLane;
     fn stats(&self) -> CacheStats;
@@ -679,6 +901,7 @@ impl<D: Document> CacheSource for Cached<D> {
             self.flights.joined(),
             self.flights.in_flight(),
             self.l1_stats(),
+            self.push.stats(self.lane.clock().now()),
         )
     }
 

@@ -16,7 +16,8 @@
 //! read the shared cache after the tombstone was written (or bypassed a cache with pending
 //! invalidations), so what it read is at least the written rev. Revs in the L1 of one replica
 //! therefore never go back past a local write. Writes on other replicas are bounded by the L1
-//! `ttl` (or by push invalidation, which uses [`L1::remove`] and [`L1::clear`] too).
+//! `ttl`, or dropped by push invalidation, which uses [`L1::remove`] and [`L1::clear`] too (so
+//! a read that started before a push does not insert afterwards either).
 //!
 //! Lookups take no lock besides the store's own.
 
@@ -34,8 +35,9 @@ const STRIPES: usize = 64;
 
 /// An L1 value: the rev it was read at and the decoded read model, both immutable.
 pub(crate) struct L1Entry<R> {
-    // Not read yet: push invalidation will compare it to suppress echoes of this process's own
-    // writes (DESIGN §8).
+    // Kept for diagnostics and future use; echo checks compare the cache's rev with the rev
+    // filled instead (see `coordinator::push`), which needs no L1 lookup (a lookup would count
+    // as a hit).
     #[allow(dead_code)]
     pub(crate) rev: i64,
     pub(crate) read: Arc<R>,
@@ -100,11 +102,12 @@ impl<R: Clone + Send + Sync + 'static> L1<R> {
         true
     }
 
-    /// Drop `key`, and refuse inserts of reads that started before now.
-    pub(crate) fn remove(&self, key: &L1Key) {
+    /// Drop `key`, and refuse inserts of reads that started before now; `true` if an entry was
+    /// dropped.
+    pub(crate) fn remove(&self, key: &L1Key) -> bool {
         let mut epoch = self.epochs[stripe(key)].lock();
         *epoch = epoch.wrapping_add(1);
-        self.store.remove(key);
+        self.store.remove(key)
     }
 
     /// Drop everything, and refuse inserts of reads that started before now.

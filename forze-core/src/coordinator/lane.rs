@@ -14,7 +14,7 @@ use crate::breaker::Breaker;
 use crate::cache::{Cache, CacheEntry, Invalidation};
 use crate::clock::SharedClock;
 use crate::coordinator::xfetch::Draws;
-use crate::coordinator::{CacheStats, CoordinatorConfig};
+use crate::coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
 use crate::error::{Error, ErrorKind, Result};
 use crate::l1::L1Stats;
 use crate::model::DocumentMeta;
@@ -288,7 +288,10 @@ impl CacheLane {
         owner: &Arc<T>,
         lane: fn(&T) -> &CacheLane,
     ) {
-        if self.pending.flusher.swap(true, Ordering::SeqCst) {
+        // Nothing to write (or only a bypass window after an overflow), or a flusher runs.
+        if self.pending.state.lock().revs.is_empty()
+            || self.pending.flusher.swap(true, Ordering::SeqCst)
+        {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -336,12 +339,12 @@ impl CacheLane {
     }
 
     /// Write tombstones now. If that fails, remember them: reads of this spec use the cache
-    /// again only once they are written. Returns `true` if ids are pending now (then the caller
-    /// starts the flusher, [`start_flusher`](Self::start_flusher)).
-    #[must_use]
+    /// again only once they are written. `true` if they were written (`false`: the call failed
+    /// or timed out, so they may or may not have been; then the caller starts the flusher,
+    /// [`start_flusher`](Self::start_flusher)).
     pub(crate) async fn invalidate(&self, invalidations: Vec<Invalidation>) -> bool {
         if invalidations.is_empty() {
-            return false;
+            return true;
         }
         self.counters.invalidations.add(invalidations.len());
         match self
@@ -352,7 +355,7 @@ impl CacheLane {
                 if self.pending.active.load(Ordering::Acquire) {
                     self.settle(&invalidations);
                 }
-                false
+                true
             }
             Err(err) => {
                 self.counters.invalidation_failures.add(invalidations.len());
@@ -364,7 +367,7 @@ impl CacheLane {
                     "cache invalidation failed; the ids are remembered and invalidated before cached reads resume, and retried in the background (other replicas may serve the old value from the cache until then)"
                 );
                 self.remember(invalidations);
-                !self.pending.state.lock().revs.is_empty()
+                false
             }
         }
     }
@@ -390,7 +393,8 @@ impl CacheLane {
     }
 
     /// A cached payload did not decode: count it, evict it (best effort), carry on to the store.
-    pub(crate) async fn undecodable(&self, key: &str, rev: i64, err: &serde_json::Error) {
+    /// `true` if the evict call succeeded.
+    pub(crate) async fn undecodable(&self, key: &str, rev: i64, err: &serde_json::Error) -> bool {
         self.counters.decode_errors.inc();
         tracing::warn!(
             document = %self.document,
@@ -399,9 +403,9 @@ impl CacheLane {
             error = %err,
             "cached payload does not decode; evicting it and reading the store"
         );
-        let _ = self
-            .call(|| self.cache.evict(key, rev, self.spec.ttl))
-            .await;
+        self.call(|| self.cache.evict(key, rev, self.spec.ttl))
+            .await
+            .is_ok()
     }
 
     /// Whether a store read that took `elapsed` is too old to fill the cache (or the L1): a
@@ -440,6 +444,7 @@ impl CacheLane {
         coalesced: u64,
         in_flight: usize,
         l1: Option<L1Stats>,
+        push: Option<L1PushStats>,
     ) -> CacheStats {
         let c = &self.counters;
         let (pending, bypassing) = {
@@ -469,6 +474,7 @@ impl CacheLane {
             refresh_failures: c.refresh_failures.get(),
             refreshes_skipped: c.refreshes_skipped.get(),
             l1,
+            push,
         }
     }
 }

@@ -32,17 +32,31 @@
 //! tombstone that cannot be written is remembered, step 2), and the ids are dropped from the
 //! L1, so the next read on this replica reads its own write. Reads that started before the write
 //! cannot put the old value back into the L1 (see [`l1`]); other replicas see the write once
-//! their L1 entry expires (`l1(ttl)`).
+//! their L1 entry expires (`l1(ttl)`), or as soon as a push invalidation reaches them.
+//!
+//! Push invalidation (see [`push`] for the details and the reasoning): a runtime subscribes the
+//! lanes with an L1 to their cache's pushes, one subscription per (runtime, cache name), kept
+//! for the runtime's life (dropped on shutdown, renewed on startup). A push for a document drops
+//! it from the L1 of every spec using the cache, refuses the inserts of reads that started
+//! before, and detaches its single-flight fetch; a reset drops the whole L1. Echoes of this
+//! process's own writes and fills do not drop the entry they led to. A cache that does not push
+//! leaves the L1 TTL-only (logged once per runtime and cache). Tenant-bound contexts work
+//! (cache keys are `<tenant>:<id>`); tenant-routed clients and per-tenant dynamic namespaces
+//! (not provided by any backend yet) would stay TTL-only by design: one tracking stream cannot
+//! cover several servers or an open set of prefixes.
 
 mod document;
 mod l1;
 mod lane;
+mod push;
 mod xfetch;
 
 use std::time::Duration;
 
 pub(crate) use document::{CacheSource, DocumentLane};
 pub(crate) use lane::CacheLane;
+pub use push::L1PushStats;
+pub(crate) use push::{PushFanOut, PushTarget};
 
 use crate::breaker::BreakerState;
 use crate::l1::L1Stats;
@@ -200,4 +214,6 @@ pub struct CacheStats {
     pub refreshes_skipped: u64,
     /// The L1's counters, if the spec has `l1(...)`.
     pub l1: Option<L1Stats>,
+    /// Push invalidation of the L1, if the spec has `l1(...)`.
+    pub push: Option<L1PushStats>,
 }

@@ -13,8 +13,9 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::CacheStats;
+use crate::cache::{Cache, PushSubscription, PushSupport, SharedSink};
 use crate::clock::{SharedClock, system_clock};
-use crate::coordinator::{CacheSource, CoordinatorConfig, DocumentLane};
+use crate::coordinator::{CacheSource, CoordinatorConfig, DocumentLane, PushFanOut, PushTarget};
 use crate::error::{Error, ErrorKind, Result};
 use crate::l1::L1Stats;
 use crate::model::Document;
@@ -40,7 +41,47 @@ struct RuntimeInner {
     config: CoordinatorConfig,
     /// Spec name → `Arc<DocumentLane<D>>`: one lane per spec, bound once.
     lanes: Mutex<HashMap<Cow<'static, str>, Arc<dyn Any + Send + Sync>>>,
+    /// Cache name → the push subscription of the lanes with an L1 using that cache.
+    push: Mutex<HashMap<Cow<'static, str>, PushGroup>>,
     state: tokio::sync::Mutex<LifecycleState>,
+}
+
+/// The lanes of one runtime with an L1 over one cache, and their push subscription.
+struct PushGroup {
+    cache: Arc<dyn Cache>,
+    fanout: Arc<PushFanOut>,
+    /// `None` before the first lane subscribed and after a shutdown.
+    subscription: Option<PushSubscription>,
+    /// The document whose lane subscribed first (for the log line).
+    document: Cow<'static, str>,
+    /// The TTL-only line was logged for this cache in this runtime.
+    logged: bool,
+}
+
+impl PushGroup {
+    /// Subscribe the fan-out (again): what the cache answers goes to every lane of the group.
+    fn subscribe(&mut self, cache_name: &str) {
+        let sink: SharedSink = Arc::clone(&self.fanout) as SharedSink;
+        let subscription = match self.cache.subscribe_invalidations(sink) {
+            Ok(subscription) => subscription,
+            Err(err) => {
+                tracing::warn!(cache = cache_name, error = %err, "subscribing to push invalidations failed; the L1 stays TTL-only");
+                PushSubscription::unsupported()
+            }
+        };
+        let support = subscription.support();
+        if support != PushSupport::Active && !std::mem::replace(&mut self.logged, true) {
+            tracing::info!(
+                cache = cache_name,
+                document = %self.document,
+                "cache `{cache_name}` does not push invalidations (not configured for it, or the \
+                 server refuses client-side caching): the L1 of documents using it is TTL-only, \
+                 so a write on another replica may be served from it for up to `l1(ttl)`"
+            );
+        }
+        self.fanout.set_support(support);
+        self.subscription = Some(subscription);
+    }
 }
 
 /// The application: frozen backends, a lifecycle plan, a clock, and one read-through lane per
@@ -49,6 +90,11 @@ struct RuntimeInner {
 /// Each document spec is bound to its backend ([`DocumentBackend::bind`](crate::store::DocumentBackend::bind)) once, on first use,
 /// and keeps one lane (single-flight, circuit breaker, pending invalidations) for the life of
 /// the runtime; `bind` must not call back into the runtime.
+///
+/// The lanes of specs with `l1(...)` take push invalidations from their cache
+/// ([`Cache::subscribe_invalidations`]): one subscription per cache name, made when the first
+/// such lane is built, held until [`shutdown`](Self::shutdown) or drop. Their counters are in
+/// [`CacheStats::push`](crate::CacheStats::push).
 ///
 /// # Runtime requirements
 ///
@@ -114,6 +160,7 @@ impl ExecutionRuntime {
                 clock,
                 config,
                 lanes: Mutex::new(HashMap::new()),
+                push: Mutex::new(HashMap::new()),
                 state: tokio::sync::Mutex::new(LifecycleState::default()),
             }),
         }
@@ -164,7 +211,9 @@ impl ExecutionRuntime {
     }
 
     /// Start every lifecycle step in order, each under its timeout. If one fails, the steps
-    /// already started are shut down in reverse order and the error is returned.
+    /// already started are shut down in reverse order and the error is returned. Once they are
+    /// started, the L1s whose push subscription a [`shutdown`](Self::shutdown) dropped are
+    /// subscribed again (lanes subscribe when they are built, too).
     ///
     /// # Errors
     ///
@@ -188,16 +237,72 @@ impl ExecutionRuntime {
             }
             state.started.push(step.clone());
         }
+        self.resubscribe();
         Ok(())
     }
 
     /// Shut every started step down in reverse order, each under its timeout. Failures and
-    /// timeouts are logged, never returned. Does nothing if the runtime is not started.
+    /// timeouts are logged, never returned. Does nothing if the runtime is not started, except
+    /// what it also does when it is: drop the push-invalidation subscriptions of the L1s (they
+    /// are TTL-only until the next [`startup`](Self::startup) subscribes them again).
     pub async fn shutdown(&self) {
         let mut state = self.inner.state.lock().await;
+        self.unsubscribe();
         let started = std::mem::take(&mut state.started);
         stop_steps(&started).await;
         state.running = false;
+    }
+
+    /// Drop every push subscription (shutdown): the L1s are TTL-only until the next startup.
+    fn unsubscribe(&self) {
+        let dropped: Vec<PushSubscription> = {
+            let mut groups = self.inner.push.lock();
+            groups
+                .values_mut()
+                .filter_map(|group| {
+                    group.fanout.set_support(PushSupport::Unsupported);
+                    group.subscription.take()
+                })
+                .collect()
+        };
+        drop(dropped);
+    }
+
+    /// Subscribe again what a shutdown unsubscribed (startup). The cache resets the lanes once
+    /// tracking is armed again, dropping what may have gone stale meanwhile.
+    fn resubscribe(&self) {
+        let mut groups = self.inner.push.lock();
+        for (cache_name, group) in groups.iter_mut() {
+            if group.subscription.is_none() {
+                group.subscribe(cache_name);
+            }
+        }
+    }
+
+    /// Register a lane with an L1 for the pushes of its cache, subscribing the cache on the
+    /// first one.
+    fn attach_push(
+        &self,
+        document: Cow<'static, str>,
+        cache_name: Cow<'static, str>,
+        cache: &Arc<dyn Cache>,
+        target: Arc<dyn PushTarget>,
+    ) {
+        let mut groups = self.inner.push.lock();
+        let group = groups
+            .entry(cache_name.clone())
+            .or_insert_with(|| PushGroup {
+                cache: Arc::clone(cache),
+                fanout: Arc::new(PushFanOut::new(cache_name.clone())),
+                subscription: None,
+                document,
+                logged: false,
+            });
+        group.fanout.add(Arc::downgrade(&target));
+        match &group.subscription {
+            Some(subscription) => target.set_push_support(subscription.support()),
+            None => group.subscribe(&cache_name),
+        }
     }
 
     /// Start up, run `body` with a context, shut down; return the body's result, or the startup
@@ -286,6 +391,13 @@ impl ExecutionRuntime {
             &self.inner.config,
             &self.inner.clock,
         ));
+        if let (Some(cached), Some(cache_spec)) = (&lane.cached, &spec.cache)
+            && cached.has_l1()
+        {
+            let target: Arc<dyn PushTarget> = Arc::clone(cached) as Arc<dyn PushTarget>;
+            let cache = Arc::clone(&cached.lane.cache);
+            self.attach_push(spec.name.clone(), cache_spec.name.clone(), &cache, target);
+        }
         lanes.insert(
             spec.name.clone(),
             Arc::clone(&lane) as Arc<dyn Any + Send + Sync>,
