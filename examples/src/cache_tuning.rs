@@ -11,6 +11,7 @@
 //! - [`scan_resistant`]: the same L1 on the W-TinyLFU store.
 //! - [`age_based`], [`sliding`], [`adaptive`]: lifetimes from the document's age, from its
 //!   reads, and both.
+//! - [`push`]: Redis push invalidation of the L1 across replicas.
 //!
 //! The guide includes the regions marked `ANCHOR` below; `examples/tests/cache_tuning.rs` checks
 //! what the guide says about them.
@@ -158,4 +159,40 @@ pub mod adaptive {
         pub price: i32,
     }
     // ANCHOR_END: adaptive
+}
+
+/// Push invalidation: Redis tells every replica's L1 when a product changes.
+pub mod push {
+    use forze_core::Result;
+    use forze_core::runtime::DepsModule;
+    use forze_redis::{RedisCacheConfig, RedisClient, RedisDepsModule};
+
+    /// The Redis module of [`build_runtime`](crate::cache_reads::build_runtime), with push
+    /// invalidation on. Pair it with a spec that has an `l1(...)`, such as [`super::hot`].
+    ///
+    /// # Errors
+    ///
+    /// `Config` if the namespace is invalid.
+    pub fn redis_module(redis: RedisClient) -> Result<Box<dyn DepsModule>> {
+        // ANCHOR: push
+        let module = RedisDepsModule::new(redis)
+            .cache(
+                "products",
+                RedisCacheConfig::namespace("app:products")?.invalidation_push(true),
+            )
+            .boxed();
+        // ANCHOR_END: push
+        Ok(module)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn builds_without_a_server() {
+            let client = RedisClient::new(forze_redis::RedisConfig::default()).expect("client");
+            assert!(format!("{:?}", redis_module(client).expect("module")).contains("products"));
+        }
+    }
 }
