@@ -76,6 +76,7 @@ pub struct Error {
     kind: ErrorKind,
     message: Cow<'static, str>,
     source: Option<Source>,
+    not_applied: bool,
 }
 
 impl Error {
@@ -85,6 +86,7 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            not_applied: false,
         }
     }
 
@@ -93,6 +95,32 @@ impl Error {
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
         self
+    }
+
+    /// Mark the operation as certainly not applied: it never reached the server (no connection
+    /// could be acquired, the request was refused before it was sent).
+    ///
+    /// A failed write is otherwise assumed to have an unknown outcome when its kind is
+    /// [`Unavailable`](ErrorKind::Unavailable) (sent, no answer: it may have applied), and the
+    /// coordinator invalidates the ids it may have written. A write marked not applied leaves
+    /// the cache alone, so documents served from it stay available while the store is down.
+    #[must_use]
+    pub fn not_applied(mut self) -> Self {
+        self.not_applied = true;
+        self
+    }
+
+    /// Whether the operation certainly did not apply (see [`not_applied`](Self::not_applied)).
+    pub fn is_not_applied(&self) -> bool {
+        self.not_applied
+    }
+
+    /// Whether a failed write may have applied all the same: an [`Unavailable`] error not
+    /// marked [`not_applied`](Self::not_applied) (sent, and no answer came back).
+    ///
+    /// [`Unavailable`]: ErrorKind::Unavailable
+    pub fn outcome_unknown(&self) -> bool {
+        self.kind == ErrorKind::Unavailable && !self.not_applied
     }
 
     /// Shorthand for an [`ErrorKind::Config`] error.
@@ -120,6 +148,9 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind).field("message", &self.message);
+        if self.not_applied {
+            d.field("not_applied", &true);
+        }
         if let Some(source) = &self.source {
             d.field("source", source);
         }

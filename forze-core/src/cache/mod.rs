@@ -8,6 +8,7 @@
 //! | `invalidate(t')` | tombstone `t'` | tombstone `max(v, t')` | tombstone `max(t, t')` |
 //! | `evict(r)` | nothing | tombstone `v` iff `v == r` | nothing |
 //! | `get` | miss | hit `(v, payload)` | miss |
+//! | `lookup` | [`Lookup::Absent`] | [`Lookup::Value`] | [`Lookup::Tombstone`]`(t)` |
 //!
 //! A write commits rev `r`, then invalidates with tombstone `r` (a delete with
 //! [`TOMBSTONE_DELETED`]). A reader that fetched an older rev before the write and fills late is
@@ -50,6 +51,47 @@ use crate::store::BoxFuture;
 /// The tombstone rev a delete writes: it outranks every rev, so nothing refills the key until the
 /// tombstone expires.
 pub const TOMBSTONE_DELETED: i64 = i64::MAX;
+
+/// What a [`Cache::lookup`] found under a key.
+///
+/// A tombstone is a miss like an absent key, but it says more: a write committed rev `t` (or
+/// deleted the document, [`TOMBSTONE_DELETED`]) and returned before the lookup did. The
+/// coordinator uses that to refuse answers older than `t` (a fetch of the store that started
+/// before the write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// A value.
+    Value(CacheEntry),
+    /// A tombstone at this rev.
+    Tombstone(i64),
+    /// Nothing: never written, expired, evicted by the server, or bytes forze did not write.
+    Absent,
+}
+
+impl Lookup {
+    /// The value, if this is one.
+    pub fn into_value(self) -> Option<CacheEntry> {
+        match self {
+            Lookup::Value(entry) => Some(entry),
+            Lookup::Tombstone(_) | Lookup::Absent => None,
+        }
+    }
+
+    /// The rev this lookup proves the document has reached (a value's or a tombstone's rev).
+    pub fn rev(&self) -> Option<i64> {
+        match self {
+            Lookup::Value(entry) => Some(entry.rev),
+            Lookup::Tombstone(rev) => Some(*rev),
+            Lookup::Absent => None,
+        }
+    }
+}
+
+impl From<Option<CacheEntry>> for Lookup {
+    fn from(entry: Option<CacheEntry>) -> Self {
+        entry.map_or(Lookup::Absent, Lookup::Value)
+    }
+}
 
 /// A cached value: the rev it was read at and the encoded read model.
 #[non_exhaustive]
@@ -204,6 +246,44 @@ pub trait Cache: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
         let _ = window;
         self.get_many(keys)
+    }
+
+    /// What is under `key`: a value, a tombstone (with its rev) or nothing, in one round trip.
+    /// With `sliding`, a read like [`get_sliding`](Self::get_sliding) (a value past its idle
+    /// deadline becomes a tombstone at its rev and is reported as one).
+    ///
+    /// The coordinator reads through this. The default maps [`get`](Self::get) (or
+    /// [`get_sliding`](Self::get_sliding)) and so reports a tombstone as
+    /// [`Lookup::Absent`]: backends that keep tombstones should override it, or readers on
+    /// other replicas may join a store fetch that started before a write they already saw.
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Lookup>> {
+        Box::pin(async move {
+            let entry = match sliding {
+                Some(window) => self.get_sliding(key, window).await?,
+                None => self.get(key).await?,
+            };
+            Ok(Lookup::from(entry))
+        })
+    }
+
+    /// [`lookup`](Self::lookup) of `keys`, in order, in one round trip. The default maps
+    /// [`get_many`](Self::get_many) (or [`get_many_sliding`](Self::get_many_sliding)).
+    fn lookup_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Vec<Lookup>>> {
+        Box::pin(async move {
+            let entries = match sliding {
+                Some(window) => self.get_many_sliding(keys, window).await?,
+                None => self.get_many(keys).await?,
+            };
+            Ok(entries.into_iter().map(Lookup::from).collect())
+        })
     }
 
     /// Compare-and-set fill; `true` if installed.

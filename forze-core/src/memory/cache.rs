@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation};
+use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation, Lookup};
 use crate::clock::{SharedClock, system_clock};
 use crate::error::Result;
 use crate::store::BoxFuture;
@@ -207,9 +207,16 @@ impl MemoryCache {
         key: &str,
         now: Instant,
     ) -> Option<CacheEntry> {
+        Self::lookup_now(entries, key, now).into_value()
+    }
+
+    fn lookup_now(entries: &mut HashMap<String, Entry>, key: &str, now: Instant) -> Lookup {
         match Self::live(entries, key, now).map(|e| &e.slot) {
-            Some(Slot::Value { rev, payload }) => Some(CacheEntry::new(*rev, payload.to_vec())),
-            Some(Slot::Tombstone { .. }) | None => None,
+            Some(Slot::Value { rev, payload }) => {
+                Lookup::Value(CacheEntry::new(*rev, payload.to_vec()))
+            }
+            Some(Slot::Tombstone { rev }) => Lookup::Tombstone(*rev),
+            None => Lookup::Absent,
         }
     }
 
@@ -221,18 +228,30 @@ impl MemoryCache {
         window: Duration,
         now: Instant,
     ) -> Option<CacheEntry> {
-        let entry = Self::live(entries, key, now)?;
-        let Slot::Value { rev, payload } = &entry.slot else {
-            return None;
+        Self::lookup_sliding_now(entries, key, window, now).into_value()
+    }
+
+    fn lookup_sliding_now(
+        entries: &mut HashMap<String, Entry>,
+        key: &str,
+        window: Duration,
+        now: Instant,
+    ) -> Lookup {
+        let Some(entry) = Self::live(entries, key, now) else {
+            return Lookup::Absent;
+        };
+        let (rev, payload) = match &entry.slot {
+            Slot::Value { rev, payload } => (*rev, payload),
+            Slot::Tombstone { rev } => return Lookup::Tombstone(*rev),
         };
         if entry.idle_expired(now) {
-            entry.slot = Slot::Tombstone { rev: *rev };
+            entry.slot = Slot::Tombstone { rev };
             entry.idle_until = None;
-            return None;
+            return Lookup::Tombstone(rev);
         }
-        let hit = CacheEntry::new(*rev, payload.to_vec());
+        let hit = CacheEntry::new(rev, payload.to_vec());
         entry.idle_until = Some((now + window).min(entry.expires_at));
-        Some(hit)
+        Lookup::Value(hit)
     }
 
     fn fill_now(entries: &mut HashMap<String, Entry>, fill: CacheFill, now: Instant) -> bool {
@@ -266,6 +285,37 @@ impl MemoryCache {
 }
 
 impl Cache for MemoryCache {
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Lookup>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        let found = match sliding {
+            Some(window) => Self::lookup_sliding_now(&mut entries, key, window, now),
+            None => Self::lookup_now(&mut entries, key, now),
+        };
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn lookup_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Vec<Lookup>>> {
+        let now = self.clock.now();
+        let mut entries = self.entries.lock();
+        let found = keys
+            .iter()
+            .map(|key| match sliding {
+                Some(window) => Self::lookup_sliding_now(&mut entries, key, window, now),
+                None => Self::lookup_now(&mut entries, key, now),
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
         let now = self.clock.now();
         let entry = Self::get_now(&mut self.entries.lock(), key, now);

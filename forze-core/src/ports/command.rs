@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::cache::TOMBSTONE_DELETED;
 use crate::codec::{internal, row_to_read, to_fields};
 use crate::coordinator::DocumentLane;
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::model::{Document, DocumentMeta, Row};
 use crate::ports::{Scope, detached, distinct};
 use crate::store::Patch;
@@ -23,7 +23,10 @@ use crate::store::Patch;
 ///
 /// A write that fails with `Unavailable` has an uncertain outcome (it may have applied and its
 /// reply been lost): the ids it may have written are invalidated anyway, before the error is
-/// returned.
+/// returned. A write the store refused before sending it ([`Error::is_not_applied`], for
+/// example no connection could be acquired) leaves the cache alone.
+///
+/// [`Error::is_not_applied`]: crate::Error::is_not_applied
 ///
 /// # Cancel safety
 ///
@@ -81,7 +84,7 @@ impl<D: Document> Write<D> {
         maybe: impl FnOnce() -> Vec<(Uuid, i64)>,
     ) -> Result<T> {
         if let Err(err) = &result
-            && err.kind() == ErrorKind::Unavailable
+            && err.outcome_unknown()
         {
             let ids = maybe();
             tracing::warn!(

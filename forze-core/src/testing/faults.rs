@@ -13,7 +13,9 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation, PushSubscription, SharedSink};
+use crate::cache::{
+    Cache, CacheEntry, CacheFill, Invalidation, Lookup, PushSubscription, SharedSink,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Row;
 use crate::runtime::{DepsModule, Registrations};
@@ -114,6 +116,22 @@ impl FailingCache {
 }
 
 impl Cache for FailingCache {
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Lookup>> {
+        self.gate(|| self.inner.lookup(key, sliding))
+    }
+
+    fn lookup_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Vec<Lookup>>> {
+        self.gate(|| self.inner.lookup_many(keys, sliding))
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
         self.gate(|| self.inner.get(key))
     }
