@@ -114,7 +114,22 @@ impl Breaker {
         }
     }
 
-    fn failure(&self, probe: bool) {
+    /// Close the breaker: a call made outside it (a probe, the flusher) got an answer.
+    pub(crate) fn close(&self) {
+        let mut state = self.state.lock();
+        if !matches!(*state, State::Closed { .. }) {
+            tracing::info!("cache answered again; circuit breaker closed");
+        }
+        *state = State::Closed { failures: 0 };
+    }
+
+    /// Whether calls are refused now (open, cool-down not over, or a probe out).
+    pub(crate) fn is_open(&self) -> bool {
+        !matches!(*self.state.lock(), State::Closed { .. })
+    }
+
+    /// `true` if this failure opened the breaker.
+    fn failure(&self, probe: bool) -> bool {
         let mut state = self.state.lock();
         let open = State::Open {
             until: self.clock.now() + self.cool_down,
@@ -122,19 +137,23 @@ impl Breaker {
         match *state {
             State::Closed { failures } => {
                 let failures = failures.saturating_add(1);
-                *state = if failures >= self.threshold {
+                if failures >= self.threshold {
                     tracing::warn!(
                         failures,
                         cool_down = ?self.cool_down,
                         "cache circuit breaker opened: reads go to the store"
                     );
-                    open
-                } else {
-                    State::Closed { failures }
-                };
+                    *state = open;
+                    return true;
+                }
+                *state = State::Closed { failures };
+                false
             }
-            State::HalfOpen { .. } if probe => *state = open,
-            State::HalfOpen { .. } | State::Open { .. } => {}
+            State::HalfOpen { .. } if probe => {
+                *state = open;
+                true
+            }
+            State::HalfOpen { .. } | State::Open { .. } => false,
         }
     }
 
@@ -163,9 +182,10 @@ impl Permit<'_> {
         self.breaker.success(self.probe);
     }
 
-    pub(crate) fn failure(mut self) {
+    /// `true` if this failure opened the breaker.
+    pub(crate) fn failure(mut self) -> bool {
         self.done = true;
-        self.breaker.failure(self.probe);
+        self.breaker.failure(self.probe)
     }
 }
 

@@ -65,6 +65,7 @@ where
     /// needs and is cancel-safe: dropping it does not affect the fetch or the other waiters.
     ///
     /// Must be called inside a tokio runtime (the fetch is spawned).
+    #[cfg(test)]
     pub(crate) fn run<F, Fut>(
         &self,
         key: K,
@@ -74,16 +75,66 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V>> + Send + 'static,
     {
-        let rx = {
+        self.run_with_id(key, make).0
+    }
+
+    /// [`run`](Self::run), also returning the id of the flight joined or started: flights are
+    /// numbered in the order they start, so comparing the id with an [`epoch`](Self::epoch)
+    /// read earlier tells whether the flight started after that point.
+    pub(crate) fn run_with_id<F, Fut>(
+        &self,
+        key: K,
+        make: F,
+    ) -> (impl Future<Output = Result<V>> + Send + 'static, u64)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V>> + Send + 'static,
+    {
+        let (rx, id) = {
             let mut flights = self.inner.flights.lock();
             if let Some(flight) = flights.get(&key) {
                 self.inner.joined.fetch_add(1, Ordering::Relaxed);
-                flight.rx.clone()
+                (flight.rx.clone(), flight.id)
             } else {
-                self.start(&mut flights, key, make)
+                let id = self.inner.next_id.load(Ordering::Relaxed);
+                (self.start(&mut flights, key, make), id)
+            }
+        };
+        (wait(rx), id)
+    }
+
+    /// Join the fetch in flight for `key` only if it started at or after `epoch` (see
+    /// [`epoch`](Self::epoch)); otherwise start a new one, which callers arriving from now on
+    /// join instead of the older one (that one carries on for its own waiters).
+    pub(crate) fn run_since<F, Fut>(
+        &self,
+        key: K,
+        epoch: u64,
+        make: F,
+    ) -> impl Future<Output = Result<V>> + Send + 'static
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V>> + Send + 'static,
+    {
+        let rx = {
+            let mut flights = self.inner.flights.lock();
+            match flights.get(&key) {
+                Some(flight) if flight.id >= epoch => {
+                    self.inner.joined.fetch_add(1, Ordering::Relaxed);
+                    flight.rx.clone()
+                }
+                _ => self.start(&mut flights, key, make),
             }
         };
         wait(rx)
+    }
+
+    /// The id the next flight to start will get: every flight with an id at least this started
+    /// after this call.
+    pub(crate) fn epoch(&self) -> u64 {
+        // Ids are handed out under the map lock; reading under it orders this call with them.
+        let _flights = self.inner.flights.lock();
+        self.inner.next_id.load(Ordering::Relaxed)
     }
 
     /// Start a detached fetch for `key` if none is in flight (nobody waits for it); `true` if

@@ -518,7 +518,13 @@ async fn a_hanging_cache_costs_one_timeout_per_call_until_the_breaker_opens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fallback_reads_are_single_flighted_while_the_cache_is_down() {
     watchdog(async {
-        let f = Fixture::new();
+        // Without the outage hold, which would answer these reads without a fetch.
+        let f = Fixture::with_config(
+            CoordinatorConfig::default()
+                .cache_timeout(Duration::from_millis(20))
+                .breaker(THRESHOLD, COOL_DOWN)
+                .outage_hold(Duration::ZERO),
+        );
         let ctx = f.ctx();
         let p = create(&ctx, 10).await;
         f.faulty.set_mode(CacheMode::Fail);

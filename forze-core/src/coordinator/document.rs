@@ -11,14 +11,14 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::cache::PushSupport;
-use crate::cache::{Cache, CacheFill, Invalidation};
+use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation, Lookup, TOMBSTONE_DELETED};
 use crate::clock::SharedClock;
 use crate::codec::{many_not_found, not_found, row_to_read};
 use crate::coordinator::l1::{L1, Stamp};
 use crate::coordinator::push::{Change, Echo, PushState, PushTarget};
 use crate::coordinator::xfetch::{self, Draws};
 use crate::coordinator::{CacheLane, CacheStats, CoordinatorConfig};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::l1::{L1Config, L1Key, L1Stats, build_store};
 use crate::model::Document;
 use crate::runtime::AfterCommit;
@@ -125,6 +125,10 @@ pub(crate) struct Cached<D: Document> {
     store: Arc<dyn DocumentStore>,
     name: Cow<'static, str>,
     l1: Option<L1<D::Read>>,
+    /// Values read from the store while the cache was unavailable, served for
+    /// `CoordinatorConfig::outage_hold` to later reads that cannot use the cache either (built
+    /// on the first outage).
+    held: std::sync::OnceLock<L1<D::Read>>,
     /// Push invalidation of the L1 (used only with an L1).
     push: PushState,
     draws: Draws,
@@ -151,6 +155,7 @@ impl<D: Document> Cached<D> {
             store,
             name,
             l1,
+            held: std::sync::OnceLock::new(),
             push: PushState::default(),
             draws: Draws::new(config.early_refresh_seed.unwrap_or_else(Draws::entropy)),
             refreshing: AtomicUsize::new(0),
@@ -183,24 +188,43 @@ impl<D: Document> Cached<D> {
         let key = KeyBuf::new(tenant, id);
         let key = key.as_str();
         let mut mode = FillMode::Skip;
+        let mut floor = None;
+        let mut cache_down = true;
         if self.lane.reads_enabled().await {
-            match self.lane.call(|| self.lane.read(key)).await {
-                Ok(Some(entry)) => match xfetch::decode::<D::Read>(&entry.payload) {
-                    Ok((read, xf)) => {
-                        self.lane.counters.hits.inc();
-                        if let Some(xf) = xf
-                            && self.elects(&xf)
-                        {
-                            return Ok(self.refresh_early(tenant, id, key, read, stamp).await);
+            match self.lane.call(|| self.lane.lookup(key)).await {
+                Ok(Lookup::Value(entry)) => {
+                    cache_down = false;
+                    match self.decode(id, &entry) {
+                        Ok((read, xf)) => {
+                            self.lane.counters.hits.inc();
+                            if let Some(xf) = xf
+                                && self.elects(&xf)
+                            {
+                                return Ok(self.refresh_early(tenant, id, key, read, stamp).await);
+                            }
+                            return Ok(self.keep(tenant, id, stamp, read));
                         }
-                        return Ok(self.keep(tenant, id, stamp, read));
+                        Err(bad) => {
+                            // A payload that does not decode still proves its rev was
+                            // committed; one of another document proves nothing about this one.
+                            if bad.proves_rev() {
+                                floor = Some(Floor::new(entry.rev, self.flights.epoch()));
+                            }
+                            self.discard(tenant, id, key, entry.rev, &bad).await;
+                            mode = FillMode::Fill;
+                        }
                     }
-                    Err(err) => {
-                        self.undecodable(tenant, id, key, entry.rev, &err).await;
-                        mode = FillMode::Fill;
-                    }
-                },
-                Ok(None) => {
+                }
+                Ok(Lookup::Tombstone(rev)) => {
+                    cache_down = false;
+                    self.lane.counters.misses.inc();
+                    // Read after the lookup returned: flights that start from now on started
+                    // after the write that left the tombstone committed.
+                    floor = Some(Floor::new(rev, self.flights.epoch()));
+                    mode = FillMode::Fill;
+                }
+                Ok(Lookup::Absent) => {
+                    cache_down = false;
                     self.lane.counters.misses.inc();
                     mode = FillMode::Fill;
                 }
@@ -208,8 +232,96 @@ impl<D: Document> Cached<D> {
                 Err(_) => {}
             }
         }
-        let read = self.fetch_shared(tenant, id, key.to_owned(), mode).await?;
+        if cache_down && let Some(read) = self.held_get(tenant, id) {
+            return Ok(read);
+        }
+        let read = self
+            .fetch_shared(tenant, id, key.to_owned(), mode, floor)
+            .await?;
         Ok(D::Read::clone(&read))
+    }
+
+    /// Decode a cached payload, checking it is the document asked for.
+    fn decode(
+        &self,
+        id: Uuid,
+        entry: &CacheEntry,
+    ) -> std::result::Result<(D::Read, Option<xfetch::XfMeta>), Undecodable> {
+        let (read, xf) = xfetch::decode::<D::Read>(&entry.payload).map_err(Undecodable::Json)?;
+        let meta = D::meta(&read);
+        if meta.id != id {
+            return Err(Undecodable::OtherDocument(meta.id));
+        }
+        if meta.rev != entry.rev {
+            return Err(Undecodable::OtherRev(meta.rev));
+        }
+        Ok((read, xf))
+    }
+
+    /// A cached payload that cannot be served: count it, evict it, read the store instead.
+    async fn discard(
+        &self,
+        tenant: Option<Uuid>,
+        id: Uuid,
+        key: &str,
+        rev: i64,
+        bad: &Undecodable,
+    ) {
+        match bad {
+            Undecodable::Json(err) => self.undecodable(tenant, id, key, rev, err).await,
+            other => {
+                self.lane.counters.foreign_payloads.inc();
+                tracing::warn!(
+                    document = %self.name,
+                    %id,
+                    key,
+                    rev,
+                    problem = %other,
+                    "cached payload is not the document asked for; evicting it and reading the store"
+                );
+                let l1_key = L1Key::new(tenant, id);
+                let expected = self.expect(l1_key, Change::Write);
+                // A short tombstone: its rev is not this document's, so it must not hold
+                // fills of the real revs back for long.
+                let ttl = FOREIGN_TOMBSTONE_TTL.min(self.lane.spec.ttl);
+                let evicted = self
+                    .lane
+                    .call(|| self.lane.cache.evict(key, rev, ttl))
+                    .await
+                    .is_ok();
+                if !evicted {
+                    self.retract(l1_key, expected);
+                }
+                if expected.is_some()
+                    && let Some(l1) = &self.l1
+                {
+                    l1.remove(&l1_key);
+                }
+            }
+        }
+    }
+
+    /// The value held from a store read during a cache outage, if one is fresh enough.
+    fn held_get(&self, tenant: Option<Uuid>, id: Uuid) -> Option<D::Read> {
+        let read = self.held.get()?.get(&L1Key::new(tenant, id))?;
+        self.lane.counters.held.inc();
+        Some(read)
+    }
+
+    /// The hold of values read during a cache outage (built on first use), if enabled.
+    fn hold(&self) -> Option<&L1<D::Read>> {
+        let config = self.lane.config();
+        if config.outage_hold.is_zero() || config.outage_hold_capacity == 0 {
+            return None;
+        }
+        Some(self.held.get_or_init(|| {
+            let l1 = L1Config::new(
+                config.outage_hold_capacity,
+                config.outage_hold,
+                Arc::clone(self.lane.clock()),
+            );
+            L1::new(build_store(crate::spec::L1StoreKind::Lru, &l1))
+        }))
     }
 
     /// Put a value read from the shared cache into the L1 (if the stamp still holds) and hand
@@ -253,10 +365,13 @@ impl<D: Document> Cached<D> {
             self.refresh_in_background(tenant, id, key);
             return self.keep(tenant, id, stamp, cached);
         }
+        let floor = Floor::new(D::meta(&cached).rev, self.flights.epoch());
         match self
-            .fetch_shared(tenant, id, key.to_owned(), FillMode::Refresh)
+            .fetch_shared(tenant, id, key.to_owned(), FillMode::Refresh, Some(floor))
             .await
         {
+            // A store read that raced with a write may be older than the hit: serve the hit.
+            Ok(fresh) if D::meta(&fresh).rev < floor.rev => self.keep(tenant, id, stamp, cached),
             Ok(fresh) => D::Read::clone(&fresh),
             Err(err) => {
                 self.lane.counters.refresh_failures.inc();
@@ -310,26 +425,65 @@ impl<D: Document> Cached<D> {
         }
     }
 
-    /// Join or start the single-flight fetch of `id`.
+    /// Join or start the single-flight fetch of `id`. With a `floor` (what this read's cache
+    /// lookup proved committed), the answer of a fetch that started before the lookup returned
+    /// is taken only if it is at least the floor's rev (or `NotFound`); otherwise the read
+    /// starts (or joins) a fetch that started after it, and callers arriving from then on join
+    /// that one.
     async fn fetch_shared(
         self: &Arc<Self>,
         tenant: Option<Uuid>,
         id: Uuid,
         key: String,
         mode: FillMode,
+        floor: Option<Floor>,
     ) -> Result<Arc<D::Read>> {
+        let deadline = self.lane.clock().now() + self.lane.config().fetch_deadline;
+        let make = {
+            let this = Arc::clone(self);
+            let key = key.clone();
+            move || async move { this.fetch(tenant, id, key, mode).await }
+        };
+        let (shared, flight) = self.flights.run_with_id((tenant, id), make);
+        let result = self.wait_fetch(id, deadline, shared).await;
+        let Some(floor) = floor else {
+            return result;
+        };
+        if flight >= floor.epoch || floor.accepts::<D>(&result) {
+            return result;
+        }
+        self.lane.counters.stale_joins.inc();
+        tracing::debug!(
+            document = %self.name,
+            %id,
+            floor = floor.rev,
+            "a shared fetch that started before this read's cache lookup answered an older rev; fetching again"
+        );
         let this = Arc::clone(self);
-        let shared = self.flights.run((tenant, id), move || async move {
-            this.fetch(tenant, id, key, mode).await
-        });
-        let deadline = self.lane.config().fetch_deadline;
-        match tokio::time::timeout(deadline, shared).await {
+        let shared = self
+            .flights
+            .run_since((tenant, id), floor.epoch, move || async move {
+                this.fetch(tenant, id, key, mode).await
+            });
+        self.wait_fetch(id, deadline, shared).await
+    }
+
+    /// Wait for a shared fetch until `deadline`.
+    async fn wait_fetch(
+        &self,
+        id: Uuid,
+        deadline: std::time::Instant,
+        shared: impl std::future::Future<Output = Result<Arc<D::Read>>>,
+    ) -> Result<Arc<D::Read>> {
+        let left = deadline.saturating_duration_since(self.lane.clock().now());
+        match tokio::time::timeout(left, shared).await {
             Ok(result) => result,
-            Err(_) => Err(crate::error::Error::new(
-                crate::error::ErrorKind::Unavailable,
+            Err(_) => Err(Error::new(
+                ErrorKind::Unavailable,
                 format!(
-                    "the store read of document `{}` id {id} did not finish within the fetch deadline ({deadline:?}); it carries on in the background",
-                    self.name
+                    "the store read of document `{}` id {id} did not finish within the fetch deadline ({:?}); it carries on in the background",
+                    self.name,
+                    self.lane.config().fetch_deadline
                 ),
             )),
         }
@@ -347,6 +501,11 @@ impl<D: Document> Cached<D> {
         let l1_key = L1Key::new(tenant, id);
         // Before the store read: a write that commits after this refuses the L1 insert.
         let stamp = self.l1.as_ref().map(|l1| l1.stamp(&l1_key));
+        // The cache is unavailable: hold what the store answers for later reads in the outage.
+        let hold = match mode {
+            FillMode::Skip => self.hold().map(|hold| (hold, hold.stamp(&l1_key))),
+            FillMode::Fill | FillMode::Refresh => None,
+        };
         self.lane.counters.store_reads.inc();
         let cx = StoreCx::none().with_tenant(tenant);
         let started = self.lane.clock().now();
@@ -391,6 +550,9 @@ impl<D: Document> Cached<D> {
         if keep && let (Some(l1), Some(stamp)) = (&self.l1, stamp) {
             l1.insert(l1_key, stamp, D::meta(&read).rev, Arc::clone(&read));
         }
+        if let Some((hold, stamp)) = hold {
+            hold.insert(l1_key, stamp, D::meta(&read).rev, Arc::clone(&read));
+        }
         Ok(read)
     }
 
@@ -415,6 +577,17 @@ impl<D: Document> Cached<D> {
             ttl: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
         });
         match xfetch::encode(read, xf) {
+            Ok(payload) if payload.len() > self.lane.config().max_value_size => {
+                self.lane.counters.oversize.inc();
+                tracing::debug!(
+                    document = %self.name,
+                    id = %meta.id,
+                    bytes = payload.len(),
+                    limit = self.lane.config().max_value_size,
+                    "read model larger than max_value_size; served, not cached"
+                );
+                None
+            }
             Ok(payload) => {
                 let mut fill = CacheFill::new(key, meta.rev, payload, ttl);
                 if let Some(window) = spec.sliding_ttl {
@@ -497,7 +670,7 @@ impl<D: Document> Cached<D> {
         let mut misses: Vec<(Uuid, &str, Option<Stamp>)> = Vec::new();
         let mut fill = false;
         let entries = if self.lane.reads_enabled().await {
-            match self.lane.call(|| self.lane.read_many(&keys)).await {
+            match self.lane.call(|| self.lane.lookup_many(&keys)).await {
                 Ok(entries) if entries.len() == keys.len() => Some(entries),
                 Ok(entries) => {
                     self.lane.counters.cache_errors.inc();
@@ -515,19 +688,21 @@ impl<D: Document> Cached<D> {
                 // Evicted together (concurrently) once the batch is sorted: after a schema
                 // change every entry may be undecodable.
                 let mut undecodable = Vec::new();
+                // The store read below starts after these lookups returned, so a tombstone
+                // needs no floor here: the read sees the write that left it.
                 for (((id, stamp), key), entry) in wanted.iter().zip(&keys).zip(entries) {
                     match entry {
-                        Some(entry) => match xfetch::decode::<D::Read>(&entry.payload) {
+                        Lookup::Value(entry) => match self.decode(*id, &entry) {
                             Ok((read, _)) => {
                                 self.lane.counters.hits.inc();
                                 found.insert(*id, self.keep(tenant, *id, *stamp, read));
                             }
-                            Err(err) => {
-                                undecodable.push((*id, key.as_str(), entry.rev, err));
+                            Err(bad) => {
+                                undecodable.push((*id, key.as_str(), entry.rev, bad));
                                 misses.push((*id, key, *stamp));
                             }
                         },
-                        None => {
+                        Lookup::Tombstone(_) | Lookup::Absent => {
                             self.lane.counters.misses.inc();
                             misses.push((*id, key, *stamp));
                         }
@@ -536,20 +711,33 @@ impl<D: Document> Cached<D> {
                 futures_util::future::join_all(
                     undecodable
                         .iter()
-                        .map(|(id, key, rev, err)| self.undecodable(tenant, *id, key, *rev, err)),
+                        .map(|(id, key, rev, bad)| self.discard(tenant, *id, key, *rev, bad)),
                 )
                 .await;
             }
-            None => misses.extend(
-                wanted
-                    .iter()
-                    .zip(&keys)
-                    .map(|((id, stamp), key)| (*id, key.as_str(), *stamp)),
-            ),
+            None => {
+                // The cache is unavailable: serve what the outage hold has.
+                for ((id, stamp), key) in wanted.iter().zip(&keys) {
+                    match self.held_get(tenant, *id) {
+                        Some(read) => {
+                            found.insert(*id, read);
+                        }
+                        None => misses.push((*id, key.as_str(), *stamp)),
+                    }
+                }
+            }
         }
         if misses.is_empty() {
             return Ok(());
         }
+        let hold = if fill { None } else { self.hold() };
+        let held_stamps: Vec<Stamp> = match hold {
+            Some(hold) => misses
+                .iter()
+                .map(|(id, _, _)| hold.stamp(&L1Key::new(tenant, *id)))
+                .collect(),
+            None => Vec::new(),
+        };
         self.lane.counters.store_reads.inc();
         let miss_ids: Vec<Uuid> = misses.iter().map(|(id, _, _)| *id).collect();
         let cx = StoreCx::none().with_tenant(tenant);
@@ -613,6 +801,19 @@ impl<D: Document> Cached<D> {
                 }
             }
         }
+        if let Some(hold) = hold {
+            let stamps: HashMap<Uuid, Stamp> = misses
+                .iter()
+                .zip(held_stamps)
+                .map(|((id, _, _), stamp)| (*id, stamp))
+                .collect();
+            for (id, _, read) in &reads {
+                if let Some(stamp) = stamps.get(id) {
+                    let rev = D::meta(read).rev;
+                    hold.insert(L1Key::new(tenant, *id), *stamp, rev, Arc::new(read.clone()));
+                }
+            }
+        }
         for (id, stamp, read) in reads {
             let read = if outlived || rejected.contains(&id) {
                 read
@@ -658,6 +859,11 @@ impl<D: Document> Cached<D> {
         if let Some(l1) = &self.l1 {
             for (id, _) in written {
                 l1.remove(&L1Key::new(tenant, *id));
+            }
+        }
+        if let Some(hold) = self.held.get() {
+            for (id, _) in written {
+                hold.remove(&L1Key::new(tenant, *id));
             }
         }
     }
@@ -735,6 +941,9 @@ impl<D: Document> Cached<D> {
 
     /// Drop `key` from the L1 because of a push (on arrival, or after a failed echo check).
     fn push_drop(&self, key: &L1Key) {
+        if let Some(hold) = self.held.get() {
+            hold.remove(key);
+        }
         if let Some(l1) = &self.l1
             && l1.remove(key)
         {
@@ -863,6 +1072,9 @@ impl<D: Document> PushTarget for Cached<D> {
         self.push.counters.resets.inc();
         self.push.echoes.clear();
         self.flights.forget_all();
+        if let Some(hold) = self.held.get() {
+            hold.clear();
+        }
         if let Some(l1) = &self.l1 {
             l1.clear();
         }
@@ -928,5 +1140,61 @@ struct Deferred<D: Document> {
 impl<D: Document> AfterCommit for Deferred<D> {
     fn run(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move { self.cached.invalidate_now(self.tenant, &self.written).await })
+    }
+}
+
+/// How long the tombstone left by evicting another document's payload lives: its rev says
+/// nothing about this document, so it only guards the eviction itself.
+const FOREIGN_TOMBSTONE_TTL: Duration = Duration::from_secs(1);
+
+/// Why a cached payload cannot be served.
+#[derive(Debug)]
+enum Undecodable {
+    /// It is not a read model of this document type (or not JSON).
+    Json(serde_json::Error),
+    /// It is the read model of another document (a key written by something else).
+    OtherDocument(Uuid),
+    /// Its rev is not the rev the cache entry carries.
+    OtherRev(i64),
+}
+
+impl Undecodable {
+    /// Whether the cache entry's rev still says something about this document.
+    fn proves_rev(&self) -> bool {
+        matches!(self, Undecodable::Json(_))
+    }
+}
+
+impl fmt::Display for Undecodable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Undecodable::Json(err) => write!(f, "does not decode: {err}"),
+            Undecodable::OtherDocument(id) => write!(f, "holds document {id}"),
+            Undecodable::OtherRev(rev) => write!(f, "holds rev {rev}, not the entry's"),
+        }
+    }
+}
+
+/// What a read's cache lookup proved committed: a value or tombstone at `rev`
+/// ([`TOMBSTONE_DELETED`] for a delete), seen before single-flight epoch `epoch`.
+#[derive(Debug, Clone, Copy)]
+struct Floor {
+    rev: i64,
+    epoch: u64,
+}
+
+impl Floor {
+    fn new(rev: i64, epoch: u64) -> Self {
+        Floor { rev, epoch }
+    }
+
+    /// Whether `result`, from a fetch that may have started before the lookup, is not older
+    /// than the floor: a rev at least the floor's (never, for a delete), `NotFound`, or an
+    /// error.
+    fn accepts<D: Document>(&self, result: &Result<Arc<D::Read>>) -> bool {
+        match result {
+            Ok(read) => self.rev != TOMBSTONE_DELETED && D::meta(read).rev >= self.rev,
+            Err(_) => true,
+        }
     }
 }

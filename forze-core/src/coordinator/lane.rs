@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::breaker::Breaker;
-use crate::cache::{Cache, CacheEntry, Invalidation};
+use crate::cache::{Cache, Invalidation, Lookup};
 use crate::clock::SharedClock;
 use crate::coordinator::xfetch::Draws;
 use crate::coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
@@ -54,6 +54,10 @@ pub(crate) struct Counters {
     pub(crate) early_refreshes: Counter,
     pub(crate) refresh_failures: Counter,
     pub(crate) refreshes_skipped: Counter,
+    pub(crate) foreign_payloads: Counter,
+    pub(crate) held: Counter,
+    pub(crate) stale_joins: Counter,
+    pub(crate) oversize: Counter,
 }
 
 #[derive(Debug, Default)]
@@ -88,11 +92,15 @@ struct Pending {
     flusher: AtomicBool,
 }
 
+/// The key the prober looks up to find out whether the cache answers (never written).
+pub(crate) const PROBE_KEY: &str = "forze:probe";
+
 /// The first pause of the flusher; it doubles after each failed attempt, up to
 /// [`FLUSH_BACKOFF_MAX`], with jitter (each pause is drawn in [half, full]).
-pub(crate) const FLUSH_BACKOFF_FIRST: Duration = Duration::from_millis(20);
-/// The longest pause of the flusher between two attempts.
-pub(crate) const FLUSH_BACKOFF_MAX: Duration = Duration::from_secs(2);
+pub(crate) const FLUSH_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+/// The longest pause of the flusher between two attempts: pending invalidations are written
+/// within about this (plus one call) of the cache answering again, whatever the breaker says.
+pub(crate) const FLUSH_BACKOFF_MAX: Duration = Duration::from_millis(50);
 
 pub(crate) struct CacheLane {
     pub(crate) document: Cow<'static, str>,
@@ -101,7 +109,10 @@ pub(crate) struct CacheLane {
     pub(crate) counters: Counters,
     config: CoordinatorConfig,
     clock: SharedClock,
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
+    /// `true` while a prober task runs (at most one per lane).
+    probing: Arc<AtomicBool>,
+    probes: Arc<AtomicU64>,
     pending: Pending,
     flush_lock: tokio::sync::Mutex<()>,
 }
@@ -125,11 +136,13 @@ impl CacheLane {
         clock: SharedClock,
     ) -> Self {
         CacheLane {
-            breaker: Breaker::new(
+            breaker: Arc::new(Breaker::new(
                 config.breaker_threshold,
                 config.breaker_cool_down,
                 Arc::clone(&clock),
-            ),
+            )),
+            probing: Arc::new(AtomicBool::new(false)),
+            probes: Arc::new(AtomicU64::new(0)),
             document,
             spec,
             cache,
@@ -151,23 +164,17 @@ impl CacheLane {
         &self.config
     }
 
-    /// The read of one key: sliding (extends the idle lifetime) when the spec slides.
-    pub(crate) fn read<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
-        match self.spec.sliding_ttl {
-            Some(window) => self.cache.get_sliding(key, window),
-            None => self.cache.get(key),
-        }
+    /// The lookup of one key: sliding (extends the idle lifetime) when the spec slides.
+    pub(crate) fn lookup<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Lookup>> {
+        self.cache.lookup(key, self.spec.sliding_ttl)
     }
 
-    /// The read of several keys in one round trip, sliding when the spec slides.
-    pub(crate) fn read_many<'a>(
+    /// The lookup of several keys in one round trip, sliding when the spec slides.
+    pub(crate) fn lookup_many<'a>(
         &'a self,
         keys: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
-        match self.spec.sliding_ttl {
-            Some(window) => self.cache.get_many_sliding(keys, window),
-            None => self.cache.get_many(keys),
-        }
+    ) -> BoxFuture<'a, Result<Vec<Lookup>>> {
+        self.cache.lookup_many(keys, self.spec.sliding_ttl)
     }
 
     /// Make one cache call under the breaker and the per-call timeout. `op` is only invoked
@@ -192,13 +199,17 @@ impl CacheLane {
                 Ok(value)
             }
             Ok(Err(err)) => {
-                permit.failure();
+                if permit.failure() {
+                    self.start_prober();
+                }
                 self.counters.cache_errors.inc();
                 tracing::debug!(document = %self.document, cache = %self.spec.name, error = %err, "cache call failed");
                 Err(err)
             }
             Err(_) => {
-                permit.failure();
+                if permit.failure() {
+                    self.start_prober();
+                }
                 self.counters.cache_errors.inc();
                 tracing::debug!(document = %self.document, cache = %self.spec.name, timeout = ?self.config.cache_timeout, "cache call timed out");
                 Err(Error::new(
@@ -210,6 +221,80 @@ impl CacheLane {
                 ))
             }
         }
+    }
+
+    /// Make one cache call outside the breaker, under the per-call timeout (the flusher's
+    /// writes of pending invalidations). An answer closes the breaker: the cache is back.
+    async fn call_unguarded<'a, T>(
+        &'a self,
+        op: impl FnOnce() -> BoxFuture<'a, Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.config.cache_timeout, op()).await {
+            Ok(Ok(value)) => {
+                if self.breaker.is_open() {
+                    self.breaker.close();
+                }
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                self.counters.cache_errors.inc();
+                Err(err)
+            }
+            Err(_) => {
+                self.counters.cache_errors.inc();
+                Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "cache `{}` of document `{}` did not answer within {:?}",
+                        self.spec.name, self.document, self.config.cache_timeout
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Start the lane's prober, unless one runs: while the breaker is open, a task makes one
+    /// cheap call (a lookup of [`PROBE_KEY`]) outside the breaker every `probe_interval`
+    /// (jittered), and closes the breaker on the first answer. So reads use the cache again
+    /// about one interval after it is back, instead of after the breaker's cool-down. The task
+    /// holds the breaker weakly and ends with the lane.
+    fn start_prober(&self) {
+        if self.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime: the breaker's own cool-down and half-open probe still recover.
+            self.probing.store(false, Ordering::SeqCst);
+            return;
+        };
+        let breaker = Arc::downgrade(&self.breaker);
+        let probing = Arc::clone(&self.probing);
+        let cache = Arc::clone(&self.cache);
+        let interval = self.config.probe_interval;
+        let timeout = self.config.cache_timeout;
+        let document = self.document.clone();
+        let probes = Arc::clone(&self.probes);
+        handle.spawn(async move {
+            let draws = Draws::new(Draws::entropy());
+            loop {
+                tokio::time::sleep(interval.mul_f64(0.5 + 0.5 * draws.unit())).await;
+                let Some(breaker) = breaker.upgrade() else {
+                    return;
+                };
+                if !breaker.is_open() {
+                    break;
+                }
+                probes.fetch_add(1, Ordering::Relaxed);
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(timeout, cache.lookup(PROBE_KEY, None)).await
+                {
+                    tracing::debug!(document = %document, "cache probe answered");
+                    breaker.close();
+                    break;
+                }
+            }
+            probing.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Whether a read may use the cache now. With invalidations pending, first writes them
@@ -241,11 +326,12 @@ impl CacheLane {
                 tracing::info!(document = %self.document, "cache bypass window over; cached reads resume");
             }
         }
-        self.write_pending().await
+        self.write_pending(true).await
     }
 
-    /// Write the pending tombstones (with `flush_lock` held); `true` if none is pending after.
-    async fn write_pending(&self) -> bool {
+    /// Write the pending tombstones (with `flush_lock` held), through the breaker if `guarded`;
+    /// `true` if none is pending after.
+    async fn write_pending(&self, guarded: bool) -> bool {
         let batch: Vec<Invalidation> = self
             .pending
             .state
@@ -255,11 +341,13 @@ impl CacheLane {
             .map(|(key, rev)| Invalidation::new(key.clone(), *rev, self.spec.ttl))
             .collect();
         if !batch.is_empty() {
-            if self
-                .call(|| self.cache.invalidate_many(&batch))
-                .await
-                .is_err()
-            {
+            let written = if guarded {
+                self.call(|| self.cache.invalidate_many(&batch)).await
+            } else {
+                self.call_unguarded(|| self.cache.invalidate_many(&batch))
+                    .await
+            };
+            if written.is_err() {
                 return false;
             }
             self.counters.flushes.inc();
@@ -274,13 +362,14 @@ impl CacheLane {
         let Ok(_flushing) = self.flush_lock.try_lock() else {
             return false;
         };
-        self.write_pending().await;
+        // Outside the breaker: its cool-down must not delay what other replicas see.
+        self.write_pending(false).await;
         self.pending.state.lock().revs.is_empty()
     }
 
     /// Start the lane's flusher, unless one runs: a task that writes the pending tombstones
     /// with exponential backoff and jitter ([`FLUSH_BACKOFF_FIRST`] up to
-    /// [`FLUSH_BACKOFF_MAX`]), through the breaker like any cache call, until none is pending.
+    /// [`FLUSH_BACKOFF_MAX`]), outside the breaker (an answer closes it), until none is pending.
     /// It holds `owner` weakly (`lane` reaches the lane in it), so it never keeps a dropped
     /// runtime's lane alive.
     pub(crate) fn start_flusher<T: Send + Sync + 'static>(
@@ -473,6 +562,11 @@ impl CacheLane {
             early_refreshes: c.early_refreshes.get(),
             refresh_failures: c.refresh_failures.get(),
             refreshes_skipped: c.refreshes_skipped.get(),
+            foreign_payloads: c.foreign_payloads.get(),
+            held: c.held.get(),
+            stale_joins: c.stale_joins.get(),
+            oversize: c.oversize.get(),
+            probes: self.probes.load(Ordering::Relaxed),
             l1,
             push,
         }

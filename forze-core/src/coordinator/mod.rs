@@ -101,6 +101,24 @@ pub struct CoordinatorConfig {
     /// on in the background; its fill is skipped if it took so long that the tombstones of
     /// writes made meanwhile may have expired (about the cache `ttl`). Default 30 s.
     pub fetch_deadline: Duration,
+    /// While the cache is unavailable (failing, its breaker open, or invalidations pending),
+    /// a value read from the store is served to later reads of the same document, in this
+    /// process, for this long: the store gets about one read per document per hold instead of
+    /// one per read. A write through this runtime drops the document from the hold, so a
+    /// replica always reads its own writes; writes on other replicas can be seen this late
+    /// during an outage. `Duration::ZERO` turns it off. Default 1 s.
+    pub outage_hold: Duration,
+    /// The most documents the outage hold keeps per lane (least recently used go first).
+    /// Default 10 000.
+    pub outage_hold_capacity: usize,
+    /// Encoded values larger than this many bytes are served but not written to the shared
+    /// cache (counted in [`CacheStats::oversize`]): a fill that big would be slow enough to
+    /// time out and count against the breaker. Default 1 MiB.
+    pub max_value_size: usize,
+    /// How often a lane whose cache is unavailable (its breaker open) checks, with one call
+    /// outside the breaker, whether it is back; the first answer closes the breaker. Default
+    /// 100 ms.
+    pub probe_interval: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -113,6 +131,10 @@ impl Default for CoordinatorConfig {
             max_background_refreshes: 8,
             early_refresh_seed: None,
             fetch_deadline: Duration::from_secs(30),
+            outage_hold: Duration::from_secs(1),
+            outage_hold_capacity: 10_000,
+            max_value_size: 1 << 20,
+            probe_interval: Duration::from_millis(100),
         }
     }
 }
@@ -151,6 +173,35 @@ impl CoordinatorConfig {
     #[must_use]
     pub fn fetch_deadline(mut self, deadline: Duration) -> Self {
         self.fetch_deadline = deadline;
+        self
+    }
+
+    /// Set how long values read from the store during a cache outage are served
+    /// ([`outage_hold`](Self::outage_hold); `Duration::ZERO` turns the hold off).
+    #[must_use]
+    pub fn outage_hold(mut self, hold: Duration) -> Self {
+        self.outage_hold = hold;
+        self
+    }
+
+    /// Set how many documents the outage hold keeps per lane.
+    #[must_use]
+    pub fn outage_hold_capacity(mut self, capacity: usize) -> Self {
+        self.outage_hold_capacity = capacity;
+        self
+    }
+
+    /// Set the largest encoded value written to the shared cache, in bytes.
+    #[must_use]
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// Set how often a lane with an open breaker checks whether the cache is back.
+    #[must_use]
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval.max(Duration::from_millis(1));
         self
     }
 
@@ -212,6 +263,20 @@ pub struct CacheStats {
     /// Background early refreshes skipped: one was in flight for the key, or the lane's bound
     /// was reached.
     pub refreshes_skipped: u64,
+    /// Cached payloads that were another document's (or at another rev than their entry):
+    /// evicted, read from the store instead.
+    pub foreign_payloads: u64,
+    /// Reads served, while the cache was unavailable, from a store read made less than
+    /// [`CoordinatorConfig::outage_hold`] before.
+    pub held: u64,
+    /// Reads that joined a fetch which started before their cache lookup and answered a rev
+    /// older than the lookup proved committed, and so fetched again.
+    pub stale_joins: u64,
+    /// Fills skipped because the encoded value was larger than
+    /// [`CoordinatorConfig::max_value_size`] (served, not cached).
+    pub oversize: u64,
+    /// Calls made, outside the breaker, to find out whether an unavailable cache is back.
+    pub probes: u64,
     /// The L1's counters, if the spec has `l1(...)`.
     pub l1: Option<L1Stats>,
     /// Push invalidation of the L1, if the spec has `l1(...)`.
