@@ -237,6 +237,7 @@ impl Cache for RedisCache {
             let mut cmd = Cmd::new();
             cmd.arg("GET").arg(self.data_key(key));
             let namespace = &*self.namespace;
+            let cmd = &cmd;
             let value = self
                 .client
                 .run(namespace, "get", |mut conn| async move {
