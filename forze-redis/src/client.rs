@@ -380,7 +380,12 @@ impl RedisClient {
                         error = %err,
                         "redis connection lost; retrying once on the reconnected connection"
                     );
-                    f(live.conn).await
+                    let retried = f(live.conn).await;
+                    if retried.is_ok() {
+                        // The server is back: so may the push-invalidation stream be, now.
+                        self.inner.push.nudge();
+                    }
+                    retried
                 }
                 other => other,
             }

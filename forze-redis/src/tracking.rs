@@ -10,7 +10,8 @@
 //!   pushes, newly added subscriptions and a health-check `PING`), exponential backoff with
 //!   jitter between sessions: capped at 400 ms while the server refuses or resets connections
 //!   (a restart: the stream is back within about that long of the server accepting
-//!   connections), at 5 s after other failures (timeouts, credentials).
+//!   connections), at 5 s after other failures (timeouts, credentials). A call on the data
+//!   connection that reconnected cuts the current backoff short (`Hub::nudge`).
 //! * Redis can add a BCAST prefix to a tracking connection but not remove one (only
 //!   `CLIENT TRACKING OFF` does), and refuses a prefix that overlaps one already tracked. So a
 //!   session arms each prefix once, adds new ones as namespaces subscribe, and leaves the
@@ -224,6 +225,8 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     /// Wakes the supervisor when subscriptions were added.
     wake: Notify,
+    /// Cuts the supervisor's reconnect backoff short: the data connection just reconnected.
+    retry_now: Notify,
     counters: Counters,
     refusal_logged: AtomicBool,
 }
@@ -244,6 +247,7 @@ impl Hub {
                 generation: 0,
             }),
             wake: Notify::new(),
+            retry_now: Notify::new(),
             counters: Counters::default(),
             refusal_logged: AtomicBool::new(false),
         }
@@ -252,6 +256,14 @@ impl Hub {
     /// A namespace of this client has push on: probe the server at connect.
     pub(crate) fn want(&self) {
         self.state.lock().wanted = true;
+    }
+
+    /// The data connection reconnected to the server: if the stream is down, the supervisor
+    /// tries again now instead of at the end of its backoff.
+    pub(crate) fn nudge(&self) {
+        if !self.counters.stream_up.load(Ordering::Relaxed) && self.state.lock().task.is_some() {
+            self.retry_now.notify_one();
+        }
     }
 
     pub(crate) fn stats(&self) -> PushStats {
@@ -633,7 +645,16 @@ async fn supervise(hub: Arc<Hub>, target: Target, generation: u64, seq: u64) {
                     );
                 }
                 failures = failures.saturating_add(1);
-                tokio::time::sleep(backoff(failures, quick_retry(&error))).await;
+                // The backoff, unless the data connection finds the server back first.
+                tokio::select! {
+                    () = tokio::time::sleep(backoff(failures, quick_retry(&error))) => {}
+                    () = hub.retry_now.notified() => {
+                        tracing::debug!(
+                            server = %target.name,
+                            "the data connection reconnected; retrying the push stream now"
+                        );
+                    }
+                }
             }
         }
     }
