@@ -54,7 +54,10 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// A handle to one Redis server, shared by every [`RedisCache`](crate::RedisCache) built on it.
 ///
 /// Cheap to clone. It holds one multiplexed connection (all concurrent calls are pipelined on
-/// it) that reconnects by itself after the server went away. A new client is not connected: the
+/// it) that is replaced after the server went away: the first call that finds it gone starts a
+/// reconnect and, within its response timeout, runs again on the new connection, so the first
+/// call after a restarted server accepts connections succeeds (see the
+/// [crate docs](crate#recovery-after-a-restart)). A new client is not connected: the
 /// lifecycle step [`redis_lifecycle_step`] connects it at startup (or call
 /// [`connect`](Self::connect)) and drops the connection at shutdown.
 ///
