@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forze_core::cache::{Cache, CacheEntry, CacheFill, Invalidation, PushSubscription, SharedSink};
+use forze_core::cache::{
+    Cache, CacheEntry, CacheFill, Invalidation, Lookup, PushSubscription, SharedSink,
+};
 use forze_core::store::BoxFuture;
 use forze_core::{Error, ErrorKind, Result};
 use redis::{Cmd, Value};
@@ -21,9 +23,9 @@ use crate::script::SCRIPTS;
 ///
 /// | operation | Redis traffic |
 /// |---|---|
-/// | `get` | one `GET` |
-/// | `get_many` | one `MGET` (none for an empty batch) |
-/// | `get_sliding`, `get_many_sliding` | one `EVALSHA` for the whole batch |
+/// | `get`, `lookup` | one `GET` |
+/// | `get_many`, `lookup_many` | one `MGET` (none for an empty batch) |
+/// | `get_sliding`, `get_many_sliding`, `lookup`/`lookup_many` with a window | one `EVALSHA` for the whole batch |
 /// | `fill`, `fill_many` | one `EVALSHA` for the whole batch |
 /// | `invalidate_many` | one `EVALSHA` for the whole batch |
 /// | `evict` | one `EVALSHA` |
@@ -58,9 +60,26 @@ use crate::script::SCRIPTS;
 /// # Bytes this crate did not write
 ///
 /// A key holding anything else (garbage, a value without the trailer, another Redis type) reads
-/// as a **miss** (`get` logs a warning; `MGET` returns nil for other types); the next fill overwrites it, whatever rev it carries. A
-/// well-formed value whose payload the coordinator cannot decode is the coordinator's to
-/// [`evict`](Cache::evict).
+/// as a **miss**, [`Lookup::Absent`] (`get` logs a warning; `MGET` returns nil for other types);
+/// the next fill overwrites it, whatever rev it carries. A well-formed value whose payload the
+/// coordinator cannot decode is the coordinator's to [`evict`](Cache::evict).
+///
+/// # Lookups
+///
+/// [`lookup`](Cache::lookup) and [`lookup_many`](Cache::lookup_many) are the reads: `get` and
+/// friends are lookups that keep only the value ([`Lookup::into_value`]). A tombstone (from an
+/// invalidation, an eviction, or a sliding value found idle past its window) is reported as
+/// [`Lookup::Tombstone`] with its rev, at no extra cost: it is the same reply.
+///
+/// # Lifetimes
+///
+/// Every key this cache writes has an expiry, and the scripts give one to a key they find
+/// without (someone `SET` it without `EX`, or an older version left it): a fill that a
+/// tombstone or newer value rejects gives it the fill's `ttl` (and a sliding fill's idle key the
+/// idle lifetime), an invalidation always writes with an expiry, an eviction that leaves the
+/// key gives it the eviction's `ttl`, and a sliding read gives it the window. A plain `GET` hit does not check (it
+/// stays one command): a value without an expiry is served until its document is written, and
+/// the write replaces it with a tombstone that expires.
 ///
 /// [`TOMBSTONE_DELETED`]: forze_core::cache::TOMBSTONE_DELETED
 ///
@@ -152,7 +171,7 @@ impl RedisCache {
         op: &'static str,
         keys: &[&str],
         window: Duration,
-    ) -> Result<Vec<Option<CacheEntry>>> {
+    ) -> Result<Vec<Lookup>> {
         let script = &SCRIPTS.slide;
         let n = keys.len();
         let mut cmd = Cmd::with_capacity(4 + 2 * n, n * (2 * self.prefix.len() + 96));
@@ -177,19 +196,81 @@ impl RedisCache {
             .collect()
     }
 
-    fn decode_one(&self, op: &'static str, value: Value) -> Result<Option<CacheEntry>> {
+    /// One `GET` of `key` (another Redis type under it reads as nil).
+    async fn lookup_plain(&self, key: &str) -> Result<Lookup> {
+        let mut cmd = Cmd::new();
+        cmd.arg("GET").arg(self.data_key(key));
+        let cmd = &cmd;
+        let namespace = &*self.namespace;
+        let value = self
+            .client
+            .run(namespace, "get", |mut conn| async move {
+                match cmd.query_async::<Value>(&mut conn).await {
+                    // Another Redis type under our key: not ours, a miss; a fill repairs it.
+                    Err(err) if err.code() == Some("WRONGTYPE") => {
+                        tracing::warn!(
+                            namespace,
+                            "redis cache key holds a non-string value; treated as a miss, the next fill repairs it"
+                        );
+                        Ok(Value::Nil)
+                    }
+                    other => other,
+                }
+            })
+            .await?;
+        self.decode_one("get", value)
+    }
+
+    /// One `MGET` of `keys` (none for an empty batch).
+    async fn lookup_many_plain(&self, keys: &[String]) -> Result<Vec<Lookup>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = Cmd::with_capacity(keys.len() + 1, keys.len() * (self.prefix.len() + 40));
+        cmd.arg("MGET");
+        for key in keys {
+            cmd.arg(self.data_key(key));
+        }
+        let value = self.client.query(&self.namespace, "get_many", &cmd).await?;
+        let Value::Array(items) = value else {
+            return Err(self.unexpected("get_many", &value));
+        };
+        if items.len() != keys.len() {
+            return Err(self.unexpected("get_many", &Value::Array(items)));
+        }
+        items
+            .into_iter()
+            .map(|item| self.decode_one("get_many", item))
+            .collect()
+    }
+
+    /// A sliding lookup of `keys` (none for an empty batch).
+    async fn lookup_many_sliding(
+        &self,
+        op: &'static str,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<Vec<Lookup>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.slide(op, &keys, window).await
+    }
+
+    fn decode_one(&self, op: &'static str, value: Value) -> Result<Lookup> {
         match value {
-            Value::Nil => Ok(None),
+            Value::Nil => Ok(Lookup::Absent),
             Value::BulkString(bytes) => Ok(match codec::decode(bytes) {
-                Decoded::Value(rev, payload) => Some(CacheEntry::new(rev, payload)),
-                Decoded::Tombstone(_) => None,
+                Decoded::Value(rev, payload) => Lookup::Value(CacheEntry::new(rev, payload)),
+                Decoded::Tombstone(rev) => Lookup::Tombstone(rev),
                 Decoded::Garbage { len } => {
                     tracing::warn!(
                         namespace = %self.namespace,
                         len,
                         "redis cache key holds bytes forze did not write; treated as a miss, the next fill repairs it"
                     );
-                    None
+                    Lookup::Absent
                 }
             }),
             other => Err(self.unexpected(op, &other)),
@@ -233,28 +314,7 @@ impl RedisCache {
 
 impl Cache for RedisCache {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
-        Box::pin(async move {
-            let mut cmd = Cmd::new();
-            cmd.arg("GET").arg(self.data_key(key));
-            let namespace = &*self.namespace;
-            let value = self
-                .client
-                .run(namespace, "get", |mut conn| async move {
-                    match cmd.query_async::<Value>(&mut conn).await {
-                        // Another Redis type under our key: not ours, a miss; a fill repairs it.
-                        Err(err) if err.code() == Some("WRONGTYPE") => {
-                            tracing::warn!(
-                                namespace,
-                                "redis cache key holds a non-string value; treated as a miss, the next fill repairs it"
-                            );
-                            Ok(Value::Nil)
-                        }
-                        other => other,
-                    }
-                })
-                .await?;
-            self.decode_one("get", value)
-        })
+        Box::pin(async move { Ok(self.lookup_plain(key).await?.into_value()) })
     }
 
     fn get_many<'a>(
@@ -262,25 +322,8 @@ impl Cache for RedisCache {
         keys: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
         Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let mut cmd = Cmd::with_capacity(keys.len() + 1, keys.len() * (self.prefix.len() + 40));
-            cmd.arg("MGET");
-            for key in keys {
-                cmd.arg(self.data_key(key));
-            }
-            let value = self.client.query(&self.namespace, "get_many", &cmd).await?;
-            let Value::Array(items) = value else {
-                return Err(self.unexpected("get_many", &value));
-            };
-            if items.len() != keys.len() {
-                return Err(self.unexpected("get_many", &Value::Array(items)));
-            }
-            items
-                .into_iter()
-                .map(|item| self.decode_one("get_many", item))
-                .collect()
+            let found = self.lookup_many_plain(keys).await?;
+            Ok(found.into_iter().map(Lookup::into_value).collect())
         })
     }
 
@@ -290,8 +333,8 @@ impl Cache for RedisCache {
         window: Duration,
     ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
         Box::pin(async move {
-            let mut entries = self.slide("get_sliding", &[key], window).await?;
-            Ok(entries.pop().flatten())
+            let mut found = self.slide("get_sliding", &[key], window).await?;
+            Ok(found.pop().and_then(Lookup::into_value))
         })
     }
 
@@ -301,11 +344,43 @@ impl Cache for RedisCache {
         window: Duration,
     ) -> BoxFuture<'a, Result<Vec<Option<CacheEntry>>>> {
         Box::pin(async move {
-            if keys.is_empty() {
-                return Ok(Vec::new());
+            let found = self
+                .lookup_many_sliding("get_many_sliding", keys, window)
+                .await?;
+            Ok(found.into_iter().map(Lookup::into_value).collect())
+        })
+    }
+
+    /// One `GET` (or, with a window, one `EVALSHA` of the sliding read); a tombstone, including
+    /// one a sliding read just made of an idle value, comes back as [`Lookup::Tombstone`].
+    fn lookup<'a>(
+        &'a self,
+        key: &'a str,
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Lookup>> {
+        Box::pin(async move {
+            match sliding {
+                None => self.lookup_plain(key).await,
+                Some(window) => {
+                    let mut found = self.slide("lookup", &[key], window).await?;
+                    Ok(found.pop().unwrap_or(Lookup::Absent))
+                }
             }
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            self.slide("get_many_sliding", &keys, window).await
+        })
+    }
+
+    /// One `MGET` (or, with a window, one `EVALSHA` of the sliding read) for all `keys`; none
+    /// for an empty batch.
+    fn lookup_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        sliding: Option<Duration>,
+    ) -> BoxFuture<'a, Result<Vec<Lookup>>> {
+        Box::pin(async move {
+            match sliding {
+                None => self.lookup_many_plain(keys).await,
+                Some(window) => self.lookup_many_sliding("lookup_many", keys, window).await,
+            }
         })
     }
 

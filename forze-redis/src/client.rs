@@ -26,11 +26,21 @@ const ACCEPTED_URLS: &str = "`redis://[user[:password]@]host[:port][/db]`, \
                              `rediss://[user[:password]@]host[:port][/db]` (TLS) or \
                              `unix:///path/to/redis.sock[?db=N&user=U&pass=P]`";
 
-/// Reconnect attempts per reconnect, and their backoff bounds. Calls never wait for them longer
-/// than the response timeout; a call after a failed reconnect starts a new one.
-const RECONNECT_RETRIES: usize = 3;
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+/// Retries per reconnect (after its first, immediate attempt), and their backoff: exponential
+/// from [`RECONNECT_MIN_DELAY`], capped at [`RECONNECT_MAX_DELAY`], plus up to as much again of
+/// jitter (redis-rs adds it after the cap). So a reconnect tries at about 0, 10–20 and 30–70 ms
+/// and then gives up, well within the default response timeout. Reconnects are driven by
+/// calls: a call that finds the connection gone, or the last reconnect given up, starts a new
+/// one and waits for it (see `RedisClient::run`). Hence the first call after a restarted server
+/// accepts connections again succeeds; there is no retry loop running in the background while
+/// the server is away, and no backoff to sit out once it is back. While the server is away,
+/// each call costs at most one connection attempt (concurrent calls share it); the
+/// coordinator's circuit breaker bounds how many calls come.
+const RECONNECT_RETRIES: usize = 2;
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(10);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(25);
+/// The growth factor of the reconnect backoff.
+const RECONNECT_FACTOR: f32 = 2.0;
 
 /// Idle time before the first keepalive probe, the probe interval, and the probes sent.
 const TCP_KEEPALIVE_TIME: Duration = Duration::from_secs(15);
@@ -44,7 +54,10 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
 /// A handle to one Redis server, shared by every [`RedisCache`](crate::RedisCache) built on it.
 ///
 /// Cheap to clone. It holds one multiplexed connection (all concurrent calls are pipelined on
-/// it) that reconnects by itself after the server went away. A new client is not connected: the
+/// it) that is replaced after the server went away: the first call that finds it gone starts a
+/// reconnect and, within its response timeout, runs again on the new connection, so the first
+/// call after a restarted server accepts connections succeeds (see the
+/// [crate docs](crate#recovery-after-a-restart)). A new client is not connected: the
 /// lifecycle step [`redis_lifecycle_step`] connects it at startup (or call
 /// [`connect`](Self::connect)) and drops the connection at shutdown.
 ///
@@ -211,6 +224,7 @@ impl RedisClient {
             // Calls are bounded by our own timeout, which also covers waiting for a reconnect.
             .set_response_timeout(None)
             .set_number_of_retries(RECONNECT_RETRIES)
+            .set_exponent_base(RECONNECT_FACTOR)
             .set_min_delay(RECONNECT_MIN_DELAY)
             .set_max_delay(RECONNECT_MAX_DELAY);
         let mut conn = tokio::time::timeout(
@@ -330,6 +344,14 @@ impl RedisClient {
     }
 
     /// Run `f` on the live connection, bounded by the response timeout, mapping failures.
+    ///
+    /// When `f` fails because the connection is gone (the server restarted, or the connection
+    /// manager's last reconnect gave up while the server was down), the connection manager has
+    /// just started a reconnect: `f` runs once more on it, within the same response timeout, so
+    /// the first call after a restart succeeds instead of failing and leaving the next call to
+    /// succeed. Every operation of this crate may run twice: reads trivially, and the scripts
+    /// are idempotent (a fill that landed on the first try reports `false` on the second, the
+    /// only visible difference; invalidations take the maximum rev, evictions repeat).
     pub(crate) async fn run<'a, F, Fut>(
         &self,
         namespace: &str,
@@ -337,7 +359,7 @@ impl RedisClient {
         f: F,
     ) -> Result<Value>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<Value>> + 'a,
     {
         let live = match self.live() {
@@ -352,7 +374,26 @@ impl RedisClient {
             }
         };
         let timeout = self.inner.config.response_timeout();
-        let outcome = tokio::time::timeout(timeout, f(live.conn)).await;
+        let attempts = async {
+            match f(live.conn.clone()).await {
+                Err(err) if connection_lost(&err) => {
+                    tracing::debug!(
+                        namespace,
+                        op,
+                        error = %err,
+                        "redis connection lost; retrying once on the reconnected connection"
+                    );
+                    let retried = f(live.conn).await;
+                    if retried.is_ok() {
+                        // The server is back: so may the push-invalidation stream be, now.
+                        self.inner.push.nudge();
+                    }
+                    retried
+                }
+                other => other,
+            }
+        };
+        let outcome = tokio::time::timeout(timeout, attempts).await;
         let failure = match outcome {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(err)) => Failure::Redis(err),
@@ -380,6 +421,13 @@ impl fmt::Debug for RedisClient {
             .field("config", &self.inner.config)
             .finish()
     }
+}
+
+/// Whether `err` says the connection is gone (dropped, refused, or a reconnect that gave up), so
+/// that the connection manager replaces it: anything of the I/O kind except a timeout (a
+/// timeout says the server is slow, and the response budget is spent).
+fn connection_lost(err: &redis::RedisError) -> bool {
+    err.is_io_error() && !err.is_timeout()
 }
 
 fn is_pong(value: &Value) -> bool {

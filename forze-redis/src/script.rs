@@ -5,6 +5,25 @@
 //! [`rev_hex`](crate::codec::rev_hex) and are compared as two exact 32-bit halves, because Lua numbers are doubles.
 //! A key that holds something this crate did not write (bytes without a valid trailer, or
 //! another Redis type) counts as absent, so the next fill or invalidation repairs it.
+//!
+//! # Every key gets a bounded lifetime
+//!
+//! Whatever a script writes it writes with an expiry (`SET … PX`, `KEEPTTL` only on a key that
+//! has one). A key the scripts find **without** an expiry (`PTTL` = -1: someone `SET` it without
+//! `EX`, or an older version left it) gets one, so that it cannot send every read to the store
+//! forever (a tombstone at an impossible rev would otherwise reject every fill, for ever):
+//!
+//! * `fill`, when it does not install (a tombstone or a newer value is in the way): the fill's
+//!   `ttl` (and the idle key of a sliding fill, the fill's idle lifetime);
+//! * `invalidate`: always writes with `PX`;
+//! * `evict`: a key it leaves in place gets the evict's `ttl`;
+//! * `slide`: the window (the read does not know the absolute cap; the value is refilled with
+//!   its full `ttl` once it expires).
+//!
+//! A plain `GET`/`MGET` hit does not check: it stays one command, and a value without an expiry
+//! is still the right value until the document is written, and every write replaces it with a
+//! tombstone that has one. The rare PEXPIRE of a tracked key is a change of that key for push
+//! invalidation (other replicas drop their L1 entry once), which is harmless.
 
 use std::sync::LazyLock;
 
@@ -36,7 +55,8 @@ end
 ///
 /// On nothing: install. On a value at `v`: install iff `rev > v` (`rev >= v` for a refresh, or
 /// for a sliding fill when the value's idle key is gone). On a tombstone at `t`: install iff
-/// `rev >= t`. A sliding fill also sets the idle key for `idle` ms.
+/// `rev >= t`. A sliding fill also sets the idle key for `idle` ms. A fill that does not install
+/// gives a key without an expiry the fill's `ttl` (and its idle key the idle lifetime).
 const FILL: &str = r#"
 local n = #ARGV / 5
 local sliding = #KEYS == 2 * n
@@ -67,6 +87,12 @@ for i = 1, n do
     end
     out[i] = 1
   else
+    if redis.call('PTTL', KEYS[i]) == -1 then
+      redis.call('PEXPIRE', KEYS[i], px)
+    end
+    if sliding and idle > 0 and redis.call('PTTL', KEYS[n + i]) == -1 then
+      redis.call('PEXPIRE', KEYS[n + i], idle)
+    end
     out[i] = 0
   end
 end
@@ -74,12 +100,13 @@ return out
 "#;
 
 /// `slide`: KEYS = n data keys, then their n idle keys; ARGV = (window ms). Returns n replies:
-/// the stored string (value, tombstone or foreign bytes) or nil.
+/// the stored string (value, tombstone or foreign bytes) or nil (nothing, or another type).
 ///
 /// A value whose idle key is gone has been idle past its window: it becomes a tombstone at its
-/// rev (keeping its remaining lifetime) and reads as nil. Otherwise the idle key is extended to
-/// the window, capped at the data key's remaining lifetime. The data key is never written on a
-/// hit, so a hit pushes no invalidation.
+/// rev (keeping its remaining lifetime) and that tombstone is returned. Otherwise the idle key is
+/// extended to the window, capped at the data key's remaining lifetime. The data key is never
+/// written on a hit, so a hit pushes no invalidation. A string key without an expiry gets the
+/// window as its lifetime.
 const SLIDE: &str = r#"
 local n = #KEYS / 2
 local window = tonumber(ARGV[1])
@@ -89,15 +116,19 @@ for i = 1, n do
   if type(v) ~= 'string' then
     out[i] = false
   else
+    local cap = redis.call('PTTL', KEYS[i])
+    if cap == -1 then
+      redis.call('PEXPIRE', KEYS[i], window)
+      cap = window
+    end
     local tail = string.sub(v, -17)
     local hex = string.sub(tail, 2)
     if #tail == 17 and string.sub(tail, 1, 1) == 'v' and string.find(hex, '^[0-9a-f]+$') then
       if redis.call('EXISTS', KEYS[n + i]) == 0 then
-        redis.call('SET', KEYS[i], 't' .. hex, 'KEEPTTL')
-        v = false
+        v = 't' .. hex
+        redis.call('SET', KEYS[i], v, 'KEEPTTL')
       else
         local px = window
-        local cap = redis.call('PTTL', KEYS[i])
         if cap > 0 and cap < px then px = cap end
         redis.call('PEXPIRE', KEYS[n + i], px)
       end
@@ -110,7 +141,8 @@ return out
 
 /// `invalidate`: KEYS = n keys; ARGV = n × (rev hex, ttl ms). Returns n.
 ///
-/// Writes tombstone `max(current rev, rev)`; a tombstone's remaining lifetime never shrinks.
+/// Writes tombstone `max(current rev, rev)`, always with an expiry (`PX`): a tombstone's
+/// remaining lifetime never shrinks, and a key without one gets `ttl`.
 const INVALIDATE: &str = r#"
 for i = 1, #KEYS do
   local rev, px = ARGV[2 * i - 1], tonumber(ARGV[2 * i])
@@ -128,12 +160,15 @@ return #KEYS
 "#;
 
 /// `evict`: KEYS = 1 key; ARGV = (rev hex, ttl ms). Returns 1 if a value at `rev` became
-/// tombstone `rev`, else 0.
+/// tombstone `rev`, else 0 (and a key left in place without an expiry gets `ttl`).
 const EVICT: &str = r#"
 local kind, cur = state(KEYS[1])
 if kind == 'v' and cur == ARGV[1] then
   redis.call('SET', KEYS[1], 't' .. cur, 'PX', ARGV[2])
   return 1
+end
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 "#;

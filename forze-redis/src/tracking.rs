@@ -8,7 +8,10 @@
 //! * `supervise`: the task; one `session` per tracking connection (open with `HELLO 3`,
 //!   `CLIENT SETNAME forze-tracking`, `CLIENT TRACKING ON BCAST PREFIX …`, then a loop over
 //!   pushes, newly added subscriptions and a health-check `PING`), exponential backoff with
-//!   jitter between sessions.
+//!   jitter between sessions: capped at 400 ms while the server refuses or resets connections
+//!   (a restart: the stream is back within about that long of the server accepting
+//!   connections), at 5 s after other failures (timeouts, credentials). A call on the data
+//!   connection that reconnected cuts the current backoff short (`Hub::nudge`).
 //! * Redis can add a BCAST prefix to a tracking connection but not remove one (only
 //!   `CLIENT TRACKING OFF` does), and refuses a prefix that overlaps one already tracked. So a
 //!   session arms each prefix once, adds new ones as namespaces subscribe, and leaves the
@@ -43,8 +46,14 @@ use crate::error::is_unavailable;
 
 /// The name of the tracking connection in `CLIENT LIST`.
 pub(crate) const TRACKING_CLIENT_NAME: &str = "forze-tracking";
-/// First and largest delay between reconnect attempts.
+/// First delay between reconnect attempts (before jitter).
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Largest delay while the server answers promptly but not yet usefully: connections refused or
+/// reset (a restart), or "loading". Such attempts are cheap, and a short cap gets the stream
+/// back within about this long of the server accepting connections again.
+const BACKOFF_MAX_FAST: Duration = Duration::from_millis(400);
+/// Largest delay after other failures (timeouts, rejected credentials, …), where each attempt
+/// costs the server or the network more.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How often the supervisor checks a quiet stream with `PING`.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
@@ -216,6 +225,8 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     /// Wakes the supervisor when subscriptions were added.
     wake: Notify,
+    /// Cuts the supervisor's reconnect backoff short: the data connection just reconnected.
+    retry_now: Notify,
     counters: Counters,
     refusal_logged: AtomicBool,
 }
@@ -236,6 +247,7 @@ impl Hub {
                 generation: 0,
             }),
             wake: Notify::new(),
+            retry_now: Notify::new(),
             counters: Counters::default(),
             refusal_logged: AtomicBool::new(false),
         }
@@ -244,6 +256,14 @@ impl Hub {
     /// A namespace of this client has push on: probe the server at connect.
     pub(crate) fn want(&self) {
         self.state.lock().wanted = true;
+    }
+
+    /// The data connection reconnected to the server: if the stream is down, the supervisor
+    /// tries again now instead of at the end of its backoff.
+    pub(crate) fn nudge(&self) {
+        if !self.counters.stream_up.load(Ordering::Relaxed) && self.state.lock().task.is_some() {
+            self.retry_now.notify_one();
+        }
     }
 
     pub(crate) fn stats(&self) -> PushStats {
@@ -625,7 +645,16 @@ async fn supervise(hub: Arc<Hub>, target: Target, generation: u64, seq: u64) {
                     );
                 }
                 failures = failures.saturating_add(1);
-                tokio::time::sleep(backoff(failures)).await;
+                // The backoff, unless the data connection finds the server back first.
+                tokio::select! {
+                    () = tokio::time::sleep(backoff(failures, quick_retry(&error))) => {}
+                    () = hub.retry_now.notified() => {
+                        tracing::debug!(
+                            server = %target.name,
+                            "the data connection reconnected; retrying the push stream now"
+                        );
+                    }
+                }
             }
         }
     }
@@ -835,11 +864,21 @@ fn timed_out() -> RedisError {
     ))
 }
 
+/// Whether a failed attempt says the server is (re)starting or just restarted: the connection
+/// was refused, reset or closed, or the server is loading its data. Then the next attempt comes
+/// soon ([`BACKOFF_MAX_FAST`]).
+fn quick_retry(err: &RedisError) -> bool {
+    (err.is_connection_dropped() && !err.is_timeout())
+        || err.kind() == RedisKind::Server(ServerErrorKind::BusyLoading)
+}
+
 /// The delay before reconnect attempt `failures` (1-based): exponential from 50 ms, capped at
-/// 5 s, with "equal jitter" (between half and all of it).
-fn backoff(failures: u32) -> Duration {
+/// [`BACKOFF_MAX_FAST`] (`quick`, see [`quick_retry`]) or [`BACKOFF_MAX`], with "equal jitter"
+/// (between half and all of it).
+fn backoff(failures: u32, quick: bool) -> Duration {
     let exp = failures.saturating_sub(1).min(16);
-    let full = BACKOFF_MIN.saturating_mul(1 << exp).min(BACKOFF_MAX);
+    let cap = if quick { BACKOFF_MAX_FAST } else { BACKOFF_MAX };
+    let full = BACKOFF_MIN.saturating_mul(1 << exp).min(cap);
     full.mul_f64(0.5 + 0.5 * unit_random())
 }
 
@@ -1072,16 +1111,37 @@ mod tests {
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter() {
-        for failures in 1..40 {
-            let delay = backoff(failures);
-            let exp = (failures - 1).min(16);
-            let full = BACKOFF_MIN.saturating_mul(1 << exp).min(BACKOFF_MAX);
-            assert!(delay >= full / 2 && delay <= full, "{failures}: {delay:?}");
+        for quick in [false, true] {
+            let cap = if quick { BACKOFF_MAX_FAST } else { BACKOFF_MAX };
+            for failures in 1..40 {
+                let delay = backoff(failures, quick);
+                let exp = (failures - 1).min(16);
+                let full = BACKOFF_MIN.saturating_mul(1 << exp).min(cap);
+                assert!(delay >= full / 2 && delay <= full, "{failures}: {delay:?}");
+            }
+            assert!(backoff(1, quick) <= BACKOFF_MIN);
+            assert!(backoff(30, quick) >= cap / 2);
+            assert!(backoff(30, quick) <= cap);
         }
-        assert!(backoff(1) <= BACKOFF_MIN);
-        assert!(backoff(30) >= BACKOFF_MAX / 2);
-        let distinct: HashSet<Duration> = (0..16).map(|_| backoff(10)).collect();
+        let distinct: HashSet<Duration> = (0..16).map(|_| backoff(10, false)).collect();
         assert!(distinct.len() > 1, "jitter varies");
+    }
+
+    #[test]
+    fn restarts_are_retried_quickly_and_other_failures_slowly() {
+        let io = |kind| RedisError::from(std::io::Error::from(kind));
+        assert!(quick_retry(&io(std::io::ErrorKind::ConnectionRefused)));
+        assert!(quick_retry(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(quick_retry(&closed()));
+        assert!(quick_retry(&RedisError::from((
+            RedisKind::Server(ServerErrorKind::BusyLoading),
+            "loading"
+        ))));
+        assert!(!quick_retry(&timed_out()));
+        assert!(!quick_retry(&RedisError::from((
+            RedisKind::AuthenticationFailed,
+            "wrong"
+        ))));
     }
 
     #[test]

@@ -59,7 +59,8 @@ async fn every_operation_is_one_command() {
     assert_eq!(flags, vec![true, true, false]);
     assert_eq!(
         command_calls(&mut admin),
-        calls(&[("evalsha", 1), ("getrange", 3), ("set", 2)]),
+        // The rejected fill checks that its key has an expiry (defect 5), inside the script.
+        calls(&[("evalsha", 1), ("getrange", 3), ("pttl", 1), ("set", 2)]),
         "fill_many"
     );
 
@@ -68,6 +69,26 @@ async fn every_operation_is_one_command() {
     let got = cache.get_many(&keys).await.expect("get_many");
     assert_eq!(got.iter().filter(|e| e.is_some()).count(), 3);
     assert_eq!(command_calls(&mut admin), calls(&[("mget", 1)]), "get_many");
+
+    // Lookups are the same commands: the tombstone is in the same reply.
+    reset_stats(&mut admin);
+    assert!(
+        cache
+            .lookup("a", None)
+            .await
+            .expect("lookup")
+            .rev()
+            .is_some()
+    );
+    assert_eq!(command_calls(&mut admin), calls(&[("get", 1)]), "lookup");
+    reset_stats(&mut admin);
+    let found = cache.lookup_many(&keys, None).await.expect("lookup_many");
+    assert_eq!(found.len(), 4);
+    assert_eq!(
+        command_calls(&mut admin),
+        calls(&[("mget", 1)]),
+        "lookup_many"
+    );
 
     reset_stats(&mut admin);
     let batch: Vec<Invalidation> = ["a", "b", "c", "d"]

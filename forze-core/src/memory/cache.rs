@@ -56,6 +56,10 @@ impl Entry {
 /// [`crate::cache`]): compare-and-set fills by rev, tombstones, evictions, and absolute and idle
 /// (sliding) lifetimes measured on an injectable clock.
 ///
+/// Every entry has a finite expiry (its `ttl`, capped at about 8900 years like on Redis): unlike
+/// a Redis key, an entry cannot exist without one, so no key here can keep reads away from a
+/// value for ever.
+///
 /// Cheap to clone: clones share the entries, so one `MemoryCache` registered in two runtimes
 /// behaves like one Redis shared by two replicas.
 ///
@@ -89,6 +93,17 @@ pub struct MemoryCache {
 
 /// The fewest writes between two sweeps of expired entries.
 const SWEEP_EVERY: usize = 1024;
+
+/// The longest lifetime an entry gets: 2^48 ms (about 8900 years), the cap the Redis backend
+/// applies too.
+const MAX_LIFETIME: Duration = Duration::from_millis(1 << 48);
+
+/// `now + ttl`, with `ttl` capped at [`MAX_LIFETIME`] so the addition cannot overflow (and
+/// panic): every entry has a finite deadline. Should even the cap overflow the platform's
+/// `Instant`, the entry expires at once (it is a cache: the next read refills it).
+fn deadline(now: Instant, ttl: Duration) -> Instant {
+    now.checked_add(ttl.min(MAX_LIFETIME)).unwrap_or(now)
+}
 
 impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -250,7 +265,7 @@ impl MemoryCache {
             return Lookup::Tombstone(rev);
         }
         let hit = CacheEntry::new(rev, payload.to_vec());
-        entry.idle_until = Some((now + window).min(entry.expires_at));
+        entry.idle_until = Some(deadline(now, window).min(entry.expires_at));
         Lookup::Value(hit)
     }
 
@@ -267,7 +282,7 @@ impl MemoryCache {
             },
         };
         if install {
-            let idle_until = fill.idle_lifetime().map(|idle| now + idle);
+            let idle_until = fill.idle_lifetime().map(|idle| deadline(now, idle));
             entries.insert(
                 fill.key,
                 Entry {
@@ -275,7 +290,7 @@ impl MemoryCache {
                         rev: fill.rev,
                         payload: fill.payload.into(),
                     },
-                    expires_at: now + fill.ttl,
+                    expires_at: deadline(now, fill.ttl),
                     idle_until,
                 },
             );
@@ -386,7 +401,7 @@ impl Cache for MemoryCache {
         let now = self.clock.now();
         let mut entries = self.entries.lock();
         for inv in invalidations {
-            let mut expires_at = now + inv.ttl;
+            let mut expires_at = deadline(now, inv.ttl);
             let rev = match Self::live(&mut entries, &inv.key, now) {
                 None => inv.rev,
                 Some(Entry {
@@ -424,7 +439,7 @@ impl Cache for MemoryCache {
         {
             *entry = Entry {
                 slot: Slot::Tombstone { rev },
-                expires_at: now + ttl,
+                expires_at: deadline(now, ttl),
                 idle_until: None,
             };
         }
@@ -462,6 +477,29 @@ mod tests {
     }
 
     const TTL: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn huge_lifetimes_are_capped_not_a_panic() {
+        let c = MemoryCache::new();
+        let forever = Duration::MAX;
+        assert!(
+            c.fill(CacheFill::new("v", 1, b"{}".to_vec(), forever).with_sliding(forever))
+                .await
+                .unwrap()
+        );
+        c.invalidate_many(&[Invalidation::new("t", 1, forever)])
+            .await
+            .unwrap();
+        c.fill(CacheFill::new("e", 1, b"{}".to_vec(), TTL))
+            .await
+            .unwrap();
+        c.evict("e", 1, forever).await.unwrap();
+        assert!(c.get_sliding("v", forever).await.unwrap().is_some());
+        for key in ["v", "t", "e"] {
+            let left = c.expires_in(key).expect("live");
+            assert!(left <= MAX_LIFETIME, "{key}: {left:?}");
+        }
+    }
 
     fn fill(key: &str, rev: i64) -> CacheFill {
         CacheFill::new(key, rev, format!("{rev}").into_bytes(), TTL)

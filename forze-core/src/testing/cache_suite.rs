@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation, TOMBSTONE_DELETED};
+use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation, Lookup, TOMBSTONE_DELETED};
 
 const LONG: Duration = Duration::from_secs(600);
 
@@ -37,7 +37,11 @@ async fn rev_of(cache: &dyn Cache, key: &str) -> Option<i64> {
 /// Checked: every cell of the table (fill / invalidate / evict / get on nothing, a value, a
 /// tombstone); a delete tombstone ([`TOMBSTONE_DELETED`]) refuses every fill; payloads come back
 /// byte for byte; `get_many` answers in order with misses in place; `fill_many` answers one flag
-/// per fill in order and applies the CAS to each; TTL expiry of values and tombstones.
+/// per fill in order and applies the CAS to each; TTL expiry of values and tombstones;
+/// [`Cache::lookup`] and [`Cache::lookup_many`] report a value, a tombstone with its rev (from an
+/// invalidation, a delete, an eviction, and a sliding value idle past its window, which the
+/// sliding lookup turns into one) or nothing, in order, plain and sliding. The sliding case fills
+/// with a 300 ms window and advances 1 s.
 ///
 /// # Panics
 ///
@@ -71,7 +75,167 @@ where
     invalidate_cells(&*make_cache()).await;
     evict_cells(&*make_cache()).await;
     batches(&*make_cache()).await;
+    lookups(&*make_cache()).await;
+    sliding_lookups(&*make_cache(), &advance).await;
     ttls(&*make_cache(), advance).await;
+}
+
+async fn lookup(cache: &dyn Cache, key: &str, sliding: Option<Duration>) -> Lookup {
+    cache.lookup(key, sliding).await.expect("lookup")
+}
+
+async fn lookups(cache: &dyn Cache) {
+    let window = Some(LONG);
+    for sliding in [None, window] {
+        let absent = key();
+        assert_eq!(
+            lookup(cache, &absent, sliding).await,
+            Lookup::Absent,
+            "lookup on nothing ({sliding:?})"
+        );
+    }
+
+    let v = key();
+    cache
+        .fill(fill(&v, 2).with_sliding(LONG))
+        .await
+        .expect("fill");
+    for sliding in [None, window] {
+        assert_eq!(
+            lookup(cache, &v, sliding).await,
+            Lookup::Value(CacheEntry::new(2, payload(2))),
+            "lookup on a value ({sliding:?})"
+        );
+    }
+
+    // Tombstones from invalidations: the rev written, or the value's if higher.
+    let t = key();
+    cache
+        .invalidate_many(&[Invalidation::new(&t, 5, LONG)])
+        .await
+        .expect("invalidate");
+    let above = key();
+    cache.fill(fill(&above, 7)).await.expect("fill");
+    cache
+        .invalidate_many(&[Invalidation::new(&above, 3, LONG)])
+        .await
+        .expect("invalidate");
+    let deleted = key();
+    cache.fill(fill(&deleted, 1)).await.expect("fill");
+    cache
+        .invalidate_many(&[Invalidation::new(&deleted, TOMBSTONE_DELETED, LONG)])
+        .await
+        .expect("invalidate");
+    // A tombstone from an eviction.
+    let evicted = key();
+    cache.fill(fill(&evicted, 3)).await.expect("fill");
+    cache.evict(&evicted, 3, LONG).await.expect("evict");
+    for sliding in [None, window] {
+        assert_eq!(
+            lookup(cache, &t, sliding).await,
+            Lookup::Tombstone(5),
+            "lookup on an invalidated key ({sliding:?})"
+        );
+        assert_eq!(
+            lookup(cache, &above, sliding).await,
+            Lookup::Tombstone(7),
+            "an invalidation below the value keeps the value's rev ({sliding:?})"
+        );
+        assert_eq!(
+            lookup(cache, &deleted, sliding).await,
+            Lookup::Tombstone(TOMBSTONE_DELETED),
+            "lookup on a deleted key ({sliding:?})"
+        );
+        assert_eq!(
+            lookup(cache, &evicted, sliding).await,
+            Lookup::Tombstone(3),
+            "lookup on an evicted key ({sliding:?})"
+        );
+    }
+    assert_eq!(
+        rev_of(cache, &t).await,
+        None,
+        "get still misses a tombstone"
+    );
+
+    // Batches, in order, duplicates included.
+    let keys = [v.clone(), t.clone(), key(), evicted.clone(), v.clone()];
+    for sliding in [None, window] {
+        let found = cache
+            .lookup_many(&keys, sliding)
+            .await
+            .expect("lookup_many");
+        assert_eq!(
+            found,
+            [
+                Lookup::Value(CacheEntry::new(2, payload(2))),
+                Lookup::Tombstone(5),
+                Lookup::Absent,
+                Lookup::Tombstone(3),
+                Lookup::Value(CacheEntry::new(2, payload(2))),
+            ],
+            "lookup_many answers in order ({sliding:?})"
+        );
+        assert!(
+            cache
+                .lookup_many(&[], sliding)
+                .await
+                .expect("lookup_many")
+                .is_empty()
+        );
+    }
+}
+
+async fn sliding_lookups<A, Fut>(cache: &dyn Cache, advance: &A)
+where
+    A: Fn(Duration) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let window = Duration::from_millis(300);
+    let (one, many) = (key(), key());
+    for k in [&one, &many] {
+        cache
+            .fill(fill(k, 4).with_sliding(window))
+            .await
+            .expect("fill");
+    }
+    assert_eq!(
+        lookup(cache, &one, Some(window)).await,
+        Lookup::Value(CacheEntry::new(4, payload(4))),
+        "a sliding lookup within the window hits"
+    );
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        lookup(cache, &one, Some(window)).await,
+        Lookup::Tombstone(4),
+        "a value idle past its window is reported as a tombstone at its rev"
+    );
+    assert_eq!(
+        cache
+            .lookup_many(&[many.clone(), key()], Some(window))
+            .await
+            .expect("lookup_many"),
+        [Lookup::Tombstone(4), Lookup::Absent],
+        "the same in a batch"
+    );
+    for k in [&one, &many] {
+        assert_eq!(
+            lookup(cache, k, None).await,
+            Lookup::Tombstone(4),
+            "the idle value became a tombstone"
+        );
+    }
+    assert!(
+        !cache.fill(fill(&one, 3)).await.expect("fill"),
+        "the tombstone keeps the value's rev"
+    );
+    assert!(
+        cache
+            .fill(fill(&one, 4).with_sliding(window))
+            .await
+            .expect("fill"),
+        "a fill at the value's rev repairs it"
+    );
 }
 
 async fn fill_cells(cache: &dyn Cache) {
