@@ -193,13 +193,11 @@ async fn a_write_sent_before_postgres_stopped_invalidates_conservatively() {
         let write = tokio::spawn(async move { command.update(doc.id, 1, price(11)).await });
 
         // Wait until the update is inside Postgres, blocked on the lock.
-        let waiting = format!(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = \
-             'Lock' AND query LIKE 'UPDATE%') THEN RAISE EXCEPTION 'not waiting yet'; END IF; \
-             END $$"
-        );
+        let waiting = "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE \
+                       wait_event_type = 'Lock' AND query LIKE 'UPDATE%') THEN RAISE EXCEPTION \
+                       'not waiting yet'; END IF; END $$";
         tokio::time::timeout(FAIL_BOUND, async {
-            while stack.pg.execute(&waiting).await.is_err() {
+            while stack.pg.execute(waiting).await.is_err() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
