@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use forze_core::{Error, ErrorKind, FieldSchema, Result};
 use parking_lot::{Mutex, RwLock};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgPool, Postgres};
 
 use crate::config::{PostgresConfig, PostgresDocumentConfig};
 use crate::error::{from_sqlx, timed_out};
+use crate::probe::{PoolWait, Probe, wait_for_pool};
 use crate::schema;
 
 /// How long after the server-side statement timeout the client itself gives up.
@@ -60,11 +62,13 @@ struct Inner {
 }
 
 #[derive(Clone)]
-struct Connected {
-    pool: PgPool,
+pub(crate) struct Connected {
+    pub(crate) pool: PgPool,
     config: PostgresConfig,
     /// `host:port/database` for messages; no credentials.
-    target: Arc<str>,
+    pub(crate) target: Arc<str>,
+    /// Detects a server that refuses connections, so that operations fail fast.
+    probe: Arc<Probe>,
 }
 
 /// A document table registered on this client, for the startup schema check.
@@ -133,6 +137,7 @@ impl PostgresClient {
             options.get_database().unwrap_or(options.get_username())
         )
         .into();
+        let probe = Arc::new(Probe::new(&options));
         let mut options = options.application_name(&config.application_name);
         if let Some(t) = config.statement_timeout {
             options = options.options([("statement_timeout", format!("{}ms", t.as_millis()))]);
@@ -169,6 +174,7 @@ impl PostgresClient {
                 pool,
                 config,
                 target,
+                probe,
             });
         }
         // else: initialized concurrently; ours is dropped (it holds one idle connection that
@@ -215,8 +221,8 @@ impl PostgresClient {
     pub async fn execute(&self, sql: &str) -> Result<()> {
         let c = self.connected()?;
         let what = format!("postgres script on {}", c.target);
-        let limit = c.client_timeout();
-        let run = sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&c.pool);
+        let (mut conn, limit) = c.acquire(&what, None).await?;
+        let run = sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&mut *conn);
         match limit {
             Some(limit) => match tokio::time::timeout(limit, run).await {
                 Ok(res) => res.map(drop).map_err(|e| from_sqlx(e, &what, None)),
@@ -226,7 +232,7 @@ impl PostgresClient {
         }
     }
 
-    fn connected(&self) -> Result<Connected> {
+    pub(crate) fn connected(&self) -> Result<Connected> {
         self.inner.state.read().clone().ok_or_else(|| {
             Error::config(
                 "postgres client is not initialized: call PostgresClient::initialize, or register \
@@ -237,13 +243,6 @@ impl PostgresClient {
 
     pub(crate) fn id(&self) -> u64 {
         self.inner.id
-    }
-
-    /// The pool plus how long to wait for one statement (`None` = no client-side limit).
-    pub(crate) fn pool_and_limit(&self) -> Result<(PgPool, Option<Duration>, Arc<str>)> {
-        let c = self.connected()?;
-        let limit = c.client_timeout();
-        Ok((c.pool, limit, c.target))
     }
 
     pub(crate) fn register_document(&self, name: &str, config: &PostgresDocumentConfig) {
@@ -293,8 +292,44 @@ impl PostgresClient {
 }
 
 impl Connected {
-    fn client_timeout(&self) -> Option<Duration> {
+    /// How long to wait for one statement (`None` = no client-side limit).
+    pub(crate) fn client_timeout(&self) -> Option<Duration> {
         self.config.statement_timeout.map(|t| t + CLIENT_GRACE)
+    }
+
+    /// Wait for `fut` (an acquire, or a `BEGIN` on a fresh connection) under the client-side
+    /// limit, failing fast when the server refuses connections. Nothing of the caller's
+    /// operation has been sent yet: every error is marked
+    /// [`not_applied`](forze_core::Error::not_applied).
+    pub(crate) async fn wait_for_pool<T>(
+        &self,
+        what: &str,
+        table: Option<&str>,
+        fut: impl std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+    ) -> Result<T> {
+        let wait = PoolWait {
+            probe: &self.probe,
+            target: &self.target,
+            acquire_timeout: self.config.acquire_timeout,
+        };
+        let fut = wait_for_pool(wait, what, table, fut);
+        match self.client_timeout() {
+            Some(limit) => tokio::time::timeout(limit, fut)
+                .await
+                .map_err(|_| timed_out(what, limit).not_applied())?,
+            None => fut.await,
+        }
+    }
+
+    /// A pooled connection for one operation (see [`wait_for_pool`](Self::wait_for_pool)),
+    /// plus the client-side limit for its statements.
+    pub(crate) async fn acquire(
+        &self,
+        what: &str,
+        table: Option<&str>,
+    ) -> Result<(PoolConnection<Postgres>, Option<Duration>)> {
+        let conn = self.wait_for_pool(what, table, self.pool.acquire()).await?;
+        Ok((conn, self.client_timeout()))
     }
 }
 

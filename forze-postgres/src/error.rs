@@ -38,8 +38,14 @@ pub(crate) fn timed_out(what: &str, after: Duration) -> Error {
     )
 }
 
-/// Map a sqlx error. `what` says what failed (`document \`products\``, `postgres at host:5432`),
+/// Map a sqlx error of a statement that was (or may have been) sent. `what` says what failed (`document \`products\``, `postgres at host:5432`),
 /// `table` is the quoted table name, if the statement used one.
+///
+/// An `Unavailable` error keeps an unknown outcome (the statement may have applied) unless
+/// the server itself reported the failure (see [`from_database`]). Errors that happened
+/// before anything was sent (acquiring a connection) are marked
+/// [`not_applied`](Error::not_applied) where they are caught, in `probe::wait_for_pool`,
+/// since only the caller knows *where* the failure happened.
 pub(crate) fn from_sqlx(err: sqlx::Error, what: &str, table: Option<&str>) -> Error {
     match err {
         sqlx::Error::Database(db) => from_database(db.as_ref(), what, table),
@@ -187,5 +193,33 @@ fn from_database(db: &dyn DatabaseError, what: &str, table: Option<&str>) -> Err
             format!("{what}: postgres error (sqlstate {c})"),
         ),
     };
-    Error::new(kind, message)
+    let err = Error::new(kind, message);
+    // The server answered that the statement failed and its transaction was rolled back
+    // (an explicit transaction is aborted and can only roll back): nothing was applied.
+    // Other `Unavailable` database errors (shutdown, connection failures: 57P*, 08*) may end
+    // the connection mid-commit, so their outcome stays unknown.
+    if matches!(code.as_str(), "40001" | "40P01" | "55P03") {
+        err.not_applied()
+    } else {
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error after the statement may have been sent keeps an unknown outcome: the coordinator
+    /// invalidates conservatively.
+    #[test]
+    fn errors_of_sent_statements_have_an_unknown_outcome() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let err = from_sqlx(io, "document `t`", None);
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.outcome_unknown(), "{err:?}");
+        let err = timed_out("document `t`", Duration::from_secs(1));
+        assert!(err.outcome_unknown(), "{err:?}");
+        let err = from_sqlx(sqlx::Error::Protocol("eof".into()), "document `t`", None);
+        assert!(err.outcome_unknown(), "{err:?}");
+    }
 }

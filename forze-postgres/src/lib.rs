@@ -8,6 +8,7 @@ mod codec;
 mod config;
 mod error;
 mod module;
+mod probe;
 mod schema;
 mod sql;
 mod store;

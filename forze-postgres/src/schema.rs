@@ -41,13 +41,13 @@ pub(crate) async fn check_table(
     config: &PostgresDocumentConfig,
     fields: &[FieldSchema],
 ) -> Result<()> {
-    let (pool, limit, _) = client.pool_and_limit()?;
     let what = format!("document `{document}`");
     let table = config.qualified_name();
+    let (mut conn, limit) = client.connected()?.acquire(&what, Some(&table)).await?;
     let query = sqlx::query_as::<_, (String, String, bool)>(COLUMNS_SQL)
         .bind(config.schema.as_ref())
         .bind(config.table.as_ref())
-        .fetch_all(&pool);
+        .fetch_all(&mut *conn);
     let rows = match limit {
         Some(limit) => tokio::time::timeout(limit, query)
             .await

@@ -136,6 +136,9 @@ struct OpError {
     taint: bool,
     /// The connection may be mid-statement or mid-transaction: do not reuse it.
     close: bool,
+    /// Nothing that writes was sent (the `BEGIN` or `SAVEPOINT` of a batch failed): the error
+    /// is marked [`not_applied`](Error::not_applied).
+    unsent: bool,
 }
 
 enum Cause {
@@ -150,6 +153,7 @@ impl From<Error> for OpError {
             cause: Cause::Forze(err),
             taint: false,
             close: false,
+            unsent: false,
         }
     }
 }
@@ -200,6 +204,7 @@ async fn run<T>(
                     cause: Cause::Timeout(limit),
                     taint: true,
                     close: true,
+                    unsent: false,
                 });
             }
         },
@@ -209,15 +214,19 @@ async fn run<T>(
         cause: Cause::Sql(e),
         taint: true,
         close: false,
+        unsent: false,
     })
 }
 
 /// Begin a transaction on a pooled connection, or a savepoint inside the caller's transaction.
+/// If that fails, none of the batch's writes were sent: the error is marked unsent.
 async fn begin(
     limit: Option<Duration>,
     conn: &mut PgConnection,
 ) -> Op<sqlx::Transaction<'_, Postgres>> {
-    run(limit, conn.begin()).await
+    run(limit, conn.begin())
+        .await
+        .map_err(|e| OpError { unsent: true, ..e })
 }
 
 /// Commit `sub` if `res` is Ok, roll it back otherwise. A clean rollback of a savepoint leaves
@@ -291,7 +300,8 @@ impl PostgresDocumentStore {
                     Conn::Pool(c) if e.close => c.close_on_drop(),
                     _ => {}
                 }
-                Err(self.map(e.cause))
+                let err = self.map(e.cause);
+                Err(if e.unsent { err.not_applied() } else { err })
             }
         }
     }
@@ -423,19 +433,22 @@ impl PostgresDocumentStore {
     }
 
     /// The connection for `cx`: its transaction, or a pooled connection.
+    ///
+    /// Nothing of the operation has been sent when this fails (no connection, a failed schema
+    /// check, an unusable transaction), so every error is marked
+    /// [`not_applied`](Error::not_applied): a failed write does not invalidate the cache.
     async fn conn<'a>(&self, cx: &'a StoreCx) -> Result<(Conn<'a>, Option<Duration>)> {
+        self.conn_unsent(cx).await.map_err(Error::not_applied)
+    }
+
+    async fn conn_unsent<'a>(&self, cx: &'a StoreCx) -> Result<(Conn<'a>, Option<Duration>)> {
         self.check_schema_once().await?;
-        let (pool, limit, _) = self.client.pool_and_limit()?;
+        let connected = self.client.connected()?;
         let Some(tx) = &cx.tx else {
-            let acquired = match limit {
-                Some(limit) => tokio::time::timeout(limit, pool.acquire())
-                    .await
-                    .map_err(|_| timed_out(&self.what, limit))?,
-                None => pool.acquire().await,
-            };
-            let conn = acquired.map_err(|e| from_sqlx(e, &self.what, Some(&self.sql.table)))?;
+            let (conn, limit) = connected.acquire(&self.what, Some(&self.sql.table)).await?;
             return Ok((Conn::Pool(conn), limit));
         };
+        let limit = connected.client_timeout();
         let Some(tx) = tx.as_any().downcast_ref::<PostgresTransaction>() else {
             return Err(Error::config(format!(
                 "{}: the transaction in StoreCx is not a postgres transaction (begin it with the \

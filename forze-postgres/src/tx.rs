@@ -52,16 +52,14 @@ impl PostgresTransactionManager {
 impl TransactionManager for PostgresTransactionManager {
     fn begin(&self) -> BoxFuture<'_, Result<Arc<dyn Transaction>>> {
         Box::pin(async move {
-            let (pool, limit, target) = self.client.pool_and_limit()?;
-            let what = format!("postgres transaction on {target}");
-            let begin = pool.begin();
-            let tx = match limit {
-                Some(limit) => tokio::time::timeout(limit, begin)
-                    .await
-                    .map_err(|_| timed_out(&what, limit))?,
-                None => begin.await,
-            }
-            .map_err(|e| from_sqlx(e, &what, None))?;
+            let connected = self.client.connected()?;
+            let limit = connected.client_timeout();
+            let what = format!("postgres transaction on {}", connected.target);
+            // Acquire and BEGIN: nothing is written yet, so a failure is not applied; a refused
+            // connection fails fast (see `PostgresConfig::acquire_timeout`).
+            let tx = connected
+                .wait_for_pool(&what, None, connected.pool.begin())
+                .await?;
             let tx: Arc<dyn Transaction> = Arc::new(PostgresTransaction {
                 client_id: self.client.id(),
                 what: what.into(),

@@ -15,6 +15,10 @@ use forze_postgres::{
 };
 use forze_testkit::EphemeralPostgres;
 
+/// The bound on an operation against a server that refuses connections (it takes ~50 ms; the
+/// acquire timeout is 2 s).
+const FAST: Duration = Duration::from_secs(1);
+
 fn fast_config() -> PostgresConfig {
     PostgresConfig::new()
         .max_connections(4)
@@ -58,20 +62,42 @@ async fn postgres_stopped_mid_test_is_unavailable_then_recovers() {
             .expect_err("server is down");
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
         assert!(err.is_temporary());
+        // Refused connections are reported at once (not after the 2 s acquire timeout), and
+        // nothing was sent: not applied.
+        assert!(err.is_not_applied(), "{err:?}");
+        assert!(started.elapsed() < FAST, "{:?}", started.elapsed());
+        let write_started = Instant::now();
         let err = store
             .insert(&cx, vec![minimal_row("b", 2)])
             .await
             .expect_err("down");
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+        assert!(err.is_not_applied(), "{err:?}");
+        assert!(!err.outcome_unknown(), "{err:?}");
+        assert!(
+            write_started.elapsed() < FAST,
+            "{:?}",
+            write_started.elapsed()
+        );
+        let err = client.execute("SELECT 1").await.expect_err("down");
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+        assert!(err.is_not_applied(), "{err:?}");
         let err = store
             .count(&StoreCx::in_tx(Arc::clone(&tx)))
             .await
             .expect_err("tx conn gone");
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+        let begin_started = Instant::now();
         let Err(err) = manager.begin().await else {
             panic!("begin succeeded while the server is down");
         };
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+        assert!(err.is_not_applied(), "{err:?}");
+        assert!(
+            begin_started.elapsed() < FAST,
+            "{:?}",
+            begin_started.elapsed()
+        );
         // Loose bound: the configured timeouts are 2 s each; never a hang.
         assert!(
             started.elapsed() < Duration::from_secs(10),
