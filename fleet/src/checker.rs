@@ -266,7 +266,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}\n    read:  {}", self.rule, self.detail, self.read)?;
+        write!(
+            f,
+            "{:?}: {}\n    read:  {}",
+            self.rule, self.detail, self.read
+        )?;
         if let Some(bound) = &self.bound {
             write!(f, "\n    write: {bound}")?;
         }
@@ -501,10 +505,7 @@ mod tests {
         let mut h = H::new();
         h.write(A, 10, 20, 2);
         h.read(B, 21, 22, 1);
-        assert_eq!(
-            rules(&h.check(&[], Budgets::no_l1())),
-            [Rule::OtherReplica]
-        );
+        assert_eq!(rules(&h.check(&[], Budgets::no_l1())), [Rule::OtherReplica]);
     }
 
     #[test]
@@ -602,7 +603,10 @@ mod tests {
             },
         );
         refused.read(B, 30, 31, 2);
-        assert_eq!(rules(&refused.check(&[], Budgets::no_l1())), [Rule::Phantom]);
+        assert_eq!(
+            rules(&refused.check(&[], Budgets::no_l1())),
+            [Rule::Phantom]
+        );
     }
 
     #[test]
@@ -677,6 +681,9 @@ mod tests {
         let mut calm = H::new();
         calm.write(A, 4500, 4510, 3);
         calm.read(B, 5200, 5201, 1);
-        assert_eq!(rules(&calm.check(&[], Budgets::no_l1())), [Rule::OtherReplica]);
+        assert_eq!(
+            rules(&calm.check(&[], Budgets::no_l1())),
+            [Rule::OtherReplica]
+        );
     }
 }

@@ -67,7 +67,12 @@ macro_rules! fleet_doc {
     };
 }
 
-fleet_doc!(FleetPlain, FleetPlainCreate, FleetPlainUpdate, FLEET_PLAIN_SPEC);
+fleet_doc!(
+    FleetPlain,
+    FleetPlainCreate,
+    FleetPlainUpdate,
+    FLEET_PLAIN_SPEC
+);
 fleet_doc!(FleetL1, FleetL1Create, FleetL1Update, FLEET_L1_SPEC);
 fleet_doc!(FleetPush, FleetPushCreate, FleetPushUpdate, FLEET_PUSH_SPEC);
 

@@ -212,7 +212,11 @@ impl RunOutcome {
                 self.report.violations.len() - max
             ));
         }
-        out.push_str(&format!("seed {} — replay: {}\n", self.options.seed, self.replay()));
+        out.push_str(&format!(
+            "seed {} — replay: {}\n",
+            self.options.seed,
+            self.replay()
+        ));
         out
     }
 }
@@ -439,7 +443,15 @@ impl Shared {
         at.saturating_duration_since(self.origin)
     }
 
-    fn record(&self, replica: usize, kind: OpKind, doc: Uuid, start: Instant, end: Instant, outcome: Outcome) {
+    fn record(
+        &self,
+        replica: usize,
+        kind: OpKind,
+        doc: Uuid,
+        start: Instant,
+        end: Instant,
+        outcome: Outcome,
+    ) {
         let (start, end) = (self.since(start), self.since(end));
         if let Ok(mut ops) = self.ops.lock() {
             let index = ops.len();
@@ -467,9 +479,7 @@ impl Shared {
         let (answer, start, end) = self.replicas[replica].call(&cmd).await;
         let Some(answer) = answer else {
             self.hangs.fetch_add(1, Ordering::Relaxed);
-            eprintln!(
-                "fleet: replica {replica} gave no answer to {cmd:?} within {OP_TIMEOUT:?}"
-            );
+            eprintln!("fleet: replica {replica} gave no answer to {cmd:?} within {OP_TIMEOUT:?}");
             if let Some(doc) = doc {
                 let outcome = Outcome::Error {
                     kind: "no answer".into(),
@@ -583,7 +593,10 @@ async fn client(shared: Arc<Shared>, mut rng: StdRng, issued: Arc<AtomicUsize>, 
             0..50 => {
                 let doc = shared.docs().pick(&mut rng, true);
                 if let Some(id) = doc {
-                    let cmd = Command::Get { seq: next_seq(), id };
+                    let cmd = Command::Get {
+                        seq: next_seq(),
+                        id,
+                    };
                     shared.single(replica, OpKind::Read, Some(id), cmd).await;
                 }
             }
@@ -621,14 +634,20 @@ async fn client(shared: Arc<Shared>, mut rng: StdRng, issued: Arc<AtomicUsize>, 
             80..88 => {
                 let doc = shared.docs().pick(&mut rng, false);
                 if let Some(id) = doc {
-                    let cmd = Command::Touch { seq: next_seq(), id };
+                    let cmd = Command::Touch {
+                        seq: next_seq(),
+                        id,
+                    };
                     shared.single(replica, OpKind::Touch, Some(id), cmd).await;
                 }
             }
             88..91 if live > min_live.max(2) => {
                 let doc = shared.docs().pick(&mut rng, false);
                 if let Some(id) = doc {
-                    let cmd = Command::Delete { seq: next_seq(), id };
+                    let cmd = Command::Delete {
+                        seq: next_seq(),
+                        id,
+                    };
                     shared.single(replica, OpKind::Delete, Some(id), cmd).await;
                 }
             }
@@ -643,10 +662,16 @@ async fn client(shared: Arc<Shared>, mut rng: StdRng, issued: Arc<AtomicUsize>, 
                 // A read right after a write, on another replica: the race the contract is about.
                 let target = shared.docs().pick(&mut rng, false);
                 if let Some(id) = target {
-                    let cmd = Command::Touch { seq: next_seq(), id };
+                    let cmd = Command::Touch {
+                        seq: next_seq(),
+                        id,
+                    };
                     shared.single(replica, OpKind::Touch, Some(id), cmd).await;
                     let other = (replica + rng.random_range(1..n.max(2))) % n;
-                    let cmd = Command::Get { seq: next_seq(), id };
+                    let cmd = Command::Get {
+                        seq: next_seq(),
+                        id,
+                    };
                     shared.single(other, OpKind::Read, Some(id), cmd).await;
                 }
             }
@@ -763,7 +788,7 @@ async fn chaos(
 ) -> Result<(), String> {
     let n = shared.replicas.len();
     while !done.load(Ordering::Relaxed) {
-        let wait = rng.random_range(300..1500u64);
+        let wait = rng.random_range(150..900u64);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         if done.load(Ordering::Relaxed) {
             break;
@@ -896,15 +921,15 @@ pub async fn run(options: RunOptions) -> Result<RunOutcome, String> {
         joined.map_err(|e| format!("client task: {e}"))?;
     }
     done.store(true, Ordering::Relaxed);
-    let chaos_result = chaos_task
-        .await
-        .map_err(|e| format!("chaos task: {e}"))?;
+    let chaos_result = chaos_task.await.map_err(|e| format!("chaos task: {e}"))?;
     let elapsed = started.elapsed();
 
     let mut stats = Vec::new();
     for r in &shared.replicas {
         let (answer, _, _) = r.call(&Command::Stats { seq: next_seq() }).await;
-        let mut s = answer.and_then(|a| a.stats).unwrap_or(serde_json::Value::Null);
+        let mut s = answer
+            .and_then(|a| a.stats)
+            .unwrap_or(serde_json::Value::Null);
         if let Some(obj) = s.as_object_mut() {
             obj.insert("replica".into(), r.index.into());
         }

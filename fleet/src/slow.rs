@@ -124,7 +124,11 @@ impl DocumentStore for SlowStore {
         self.inner.insert(cx, rows)
     }
 
-    fn ensure<'a>(&'a self, cx: &'a StoreCx, row: Row) -> BoxFuture<'a, forze_core::Result<(Row, bool)>> {
+    fn ensure<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        row: Row,
+    ) -> BoxFuture<'a, forze_core::Result<(Row, bool)>> {
         self.inner.ensure(cx, row)
     }
 
@@ -146,7 +150,11 @@ impl DocumentStore for SlowStore {
         self.inner.touch(cx, id, now)
     }
 
-    fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, forze_core::Result<()>> {
+    fn delete<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        ids: &'a [Uuid],
+    ) -> BoxFuture<'a, forze_core::Result<()>> {
         self.inner.delete(cx, ids)
     }
 

@@ -55,7 +55,12 @@ fn run(config: FleetConfig, default_ops: usize, watchdog: Duration) {
         .expect("tokio runtime");
     let outcome = rt
         .block_on(async { tokio::time::timeout(watchdog, driver::run(options)).await })
-        .unwrap_or_else(|_| panic!("watchdog: the {} fleet did not finish within {watchdog:?}", config.name()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "watchdog: the {} fleet did not finish within {watchdog:?}",
+                config.name()
+            )
+        })
         .unwrap_or_else(|e| panic!("the {} fleet could not run: {e}", config.name()));
     eprintln!("{}", outcome.summary());
     assert!(
@@ -99,5 +104,8 @@ fn soak() {
             failed.push(config.name());
         }
     }
-    assert!(failed.is_empty(), "the soak failed for {failed:?} (details above)");
+    assert!(
+        failed.is_empty(),
+        "the soak failed for {failed:?} (details above)"
+    );
 }

@@ -124,19 +124,19 @@ fn build(args: &Args, knob: Arc<SlowKnob>) -> Result<ExecutionRuntime, String> {
     let deps = DepsRegistry::from_modules([
         DocumentModule::new(name, Arc::new(store)).boxed(),
         PostgresDepsModule::new(pg.clone()).tx(name).boxed(),
-        RedisDepsModule::new(redis.clone()).cache(name, cache).boxed(),
+        RedisDepsModule::new(redis.clone())
+            .cache(name, cache)
+            .boxed(),
     ])
     .freeze()
     .map_err(|e| format!("registrations: {e}"))?;
-    let lifecycle = LifecyclePlan::from_modules([PostgresLifecycleModule::new(
-        pg,
-        args.pg_url.clone(),
-    )
-    .config(PostgresConfig::new().max_connections(8))
-    .boxed()])
-    .with_steps([redis_lifecycle_step(redis, args.redis_url.clone())])
-    .freeze()
-    .map_err(|e| format!("lifecycle: {e}"))?;
+    let lifecycle =
+        LifecyclePlan::from_modules([PostgresLifecycleModule::new(pg, args.pg_url.clone())
+            .config(PostgresConfig::new().max_connections(8))
+            .boxed()])
+        .with_steps([redis_lifecycle_step(redis, args.redis_url.clone())])
+        .freeze()
+        .map_err(|e| format!("lifecycle: {e}"))?;
     // Outage tuning as in the project's outage tests: a dead or frozen Redis costs a few hundred
     // milliseconds per call until the breaker opens, and the breaker probes again soon.
     let coordinator = CoordinatorConfig::default()
