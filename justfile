@@ -52,3 +52,7 @@ ci: lint test doc deps-check examples
 # Rewrite the code blocks of docs/recipes/*.md from the example sources they include, then review `git diff`
 docs-sync:
     FORZE_BLESS_DOCS=1 cargo test -q -p forze-tests --test docs_sync
+
+# The fleet checker for minutes: forze-replica processes, random schedules with Redis faults, 20,000 ops per configuration (FORZE_FLEET_OPS, FORZE_FLEET_CONFIG=plain|l1|push, FORZE_FLEET_SEED to replay); prints the counts
+soak:
+    cargo test -p forze-fleet --test fleet -- --ignored --exact soak --nocapture
