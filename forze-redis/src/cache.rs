@@ -295,7 +295,8 @@ impl RedisCache {
         )
     }
 
-    fn flags(&self, op: &'static str, value: Value, expected: usize) -> Result<Vec<bool>> {
+    /// The integer replies of a script, one per key.
+    fn codes(&self, op: &'static str, value: Value, expected: usize) -> Result<Vec<i64>> {
         let Value::Array(items) = value else {
             return Err(self.unexpected(op, &value));
         };
@@ -305,7 +306,7 @@ impl RedisCache {
         items
             .into_iter()
             .map(|item| match item {
-                Value::Int(flag) => Ok(flag == 1),
+                Value::Int(code) => Ok(code),
                 other => Err(self.unexpected(op, &other)),
             })
             .collect()
@@ -382,6 +383,12 @@ impl Cache for RedisCache {
                 Some(window) => self.lookup_many_sliding("lookup_many", keys, window).await,
             }
         })
+    }
+
+    /// The server's epoch token (see [`Cache::generation`]): it changes when the server
+    /// restarted or was flushed, so fills of values read before are refused.
+    fn generation(&self) -> u64 {
+        self.client.generation()
     }
 
     fn fill(&self, fill: CacheFill) -> BoxFuture<'_, Result<bool>> {
@@ -477,8 +484,8 @@ async fn fill_batch(
         .iter()
         .map(|f| f.key.len() + f.payload.len() + 2 * cache.prefix.len() + 96)
         .sum();
-    let mut cmd = Cmd::with_capacity(3 + keys + 5 * n, bytes);
-    cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys);
+    let mut cmd = Cmd::with_capacity(4 + keys + 5 * n + 1, bytes);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys + 1);
     for fill in fills {
         cmd.arg(cache.data_key(&fill.key));
     }
@@ -487,6 +494,7 @@ async fn fill_batch(
             cmd.arg(cache.idle_key(&fill.key));
         }
     }
+    cmd.arg(crate::client::EPOCH_KEY);
     for fill in fills {
         cmd.arg(&codec::rev_hex(fill.rev)[..])
             .arg(ValueArg {
@@ -497,11 +505,25 @@ async fn fill_batch(
             .arg(fill.idle_lifetime().map_or(0, codec::ttl_millis))
             .arg(if fill.refresh { "1" } else { "0" });
     }
+    // A batch is checked against the generation of its first fill (the coordinator takes one
+    // for the whole batch).
+    match fills.first().and_then(|f| f.generation) {
+        Some(generation) => cmd.arg(generation),
+        None => cmd.arg(""),
+    };
     let value = cache
         .client
         .eval(&cache.namespace, op, script, &cmd)
         .await?;
-    cache.flags(op, value, n)
+    let codes = cache.codes(op, value, n)?;
+    if codes.contains(&2) {
+        tracing::debug!(
+            namespace = %cache.namespace,
+            "fill refused: the server's epoch changed since the value was read; adopting the new one"
+        );
+        cache.client.adopt_epoch().await;
+    }
+    Ok(codes.into_iter().map(|code| code == 1).collect())
 }
 
 impl fmt::Debug for RedisCache {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use forze_core::runtime::{LifecycleHook, LifecycleStep};
@@ -99,7 +100,17 @@ struct Inner {
     config: RedisConfig,
     state: RwLock<State>,
     push: Arc<Hub>,
+    /// The token the server's epoch key held when last read (`0`: not read yet).
+    epoch: AtomicU64,
 }
+
+/// The key holding the server's epoch token (outside every namespace's key prefix, so push
+/// invalidation does not track it).
+pub(crate) const EPOCH_KEY: &str = "fz:epoch";
+
+/// How long the epoch key lives. When it expires (or is evicted), the next fill is refused
+/// and a new token adopted: a few misses, once a day.
+const EPOCH_LIFETIME_MS: u64 = 24 * 60 * 60 * 1000;
 
 enum State {
     Idle,
@@ -137,6 +148,7 @@ impl RedisClient {
                 push: Arc::new(Hub::new(config.connect_timeout())),
                 config,
                 state: RwLock::new(State::Idle),
+                epoch: AtomicU64::new(0),
             }),
         })
     }
@@ -253,6 +265,12 @@ impl RedisClient {
         };
         let previous = std::mem::replace(&mut *self.inner.state.write(), State::Connected(live));
         drop(previous);
+        // A new server (or the same one, maybe restarted): fills of values read before now
+        // carry the old token and are refused.
+        self.inner.epoch.store(0, Ordering::SeqCst);
+        if let Err(err) = tokio::time::timeout(budget, self.adopt_epoch()).await {
+            tracing::warn!(server = %target, error = %err, "redis epoch not read at connect; the first fills are refused until it is");
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let tracking = Target::new(&tracking_info, runtime, target);
@@ -297,6 +315,53 @@ impl RedisClient {
     /// The push-invalidation hub of this client.
     pub(crate) fn push_hub(&self) -> &Arc<Hub> {
         &self.inner.push
+    }
+
+    /// The server's epoch token as last read: it changes when the server may have lost its keys
+    /// (a restart, a flush; see [`Cache::generation`](forze_core::cache::Cache::generation)).
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Read the server's epoch token, setting a fresh one if the key is gone (a restart, a
+    /// flush, its lifetime over), and adopt it. Failures are logged: the next refused fill
+    /// tries again.
+    pub(crate) async fn adopt_epoch(&self) {
+        let script = &crate::script::SCRIPTS.epoch;
+        let fresh: u64 = rand::random::<u64>().max(1);
+        let mut cmd = Cmd::new();
+        cmd.arg("EVALSHA")
+            .arg(script.get_hash())
+            .arg(1)
+            .arg(EPOCH_KEY)
+            .arg(fresh)
+            .arg(EPOCH_LIFETIME_MS);
+        match self.eval("forze", "epoch", script, &cmd).await {
+            Ok(Value::BulkString(bytes)) => {
+                match std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
+                    Some(token) => {
+                        let old = self.inner.epoch.swap(token, Ordering::SeqCst);
+                        if old != 0 && old != token {
+                            tracing::info!(
+                                "redis epoch changed (the server restarted or was flushed); fills of values read before are refused"
+                            );
+                        }
+                    }
+                    None => tracing::warn!(
+                        key = EPOCH_KEY,
+                        "redis epoch key holds something forze did not write; fills are refused until it expires"
+                    ),
+                }
+            }
+            Ok(_) => tracing::warn!(
+                key = EPOCH_KEY,
+                "redis epoch script answered an unexpected shape"
+            ),
+            Err(err) => tracing::debug!(error = %err, "redis epoch not read"),
+        }
     }
 
     /// The live connection, or why there is none.

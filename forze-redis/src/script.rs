@@ -50,17 +50,25 @@ local function cmp(a, b)
 end
 "#;
 
-/// `fill`: KEYS = n data keys, then (only when some fill slides) their n idle keys; ARGV = n ×
-/// (rev hex, value with trailer, ttl ms, idle ms or `0`, refresh `1` or `0`). Returns n flags.
+/// `fill`: KEYS = n data keys, then (only when some fill slides) their n idle keys, then the
+/// epoch key; ARGV = n × (rev hex, value with trailer, ttl ms, idle ms or `0`, refresh `1` or
+/// `0`), then the epoch token (or `''`: unchecked). Returns n flags: `1` installed, `0` not,
+/// `2` none installed because the epoch key does not hold the token (the server restarted or
+/// was flushed since the fills' values were read: tombstones may be lost).
 ///
 /// On nothing: install. On a value at `v`: install iff `rev > v` (`rev >= v` for a refresh, or
 /// for a sliding fill when the value's idle key is gone). On a tombstone at `t`: install iff
 /// `rev >= t`. A sliding fill also sets the idle key for `idle` ms. A fill that does not install
 /// gives a key without an expiry the fill's `ttl` (and its idle key the idle lifetime).
 const FILL: &str = r#"
-local n = #ARGV / 5
-local sliding = #KEYS == 2 * n
+local n = (#ARGV - 1) / 5
+local token = ARGV[#ARGV]
 local out = {}
+if token ~= '' and redis.call('GET', KEYS[#KEYS]) ~= token then
+  for i = 1, n do out[i] = 2 end
+  return out
+end
+local sliding = #KEYS - 1 == 2 * n
 for i = 1, n do
   local rev, value, px = ARGV[5 * i - 4], ARGV[5 * i - 3], ARGV[5 * i - 2]
   local idle, refresh = tonumber(ARGV[5 * i - 1]), ARGV[5 * i]
@@ -176,6 +184,7 @@ return 0
 /// The scripts, hashed once per process.
 #[derive(Debug)]
 pub(crate) struct Scripts {
+    pub(crate) epoch: redis::Script,
     pub(crate) fill: redis::Script,
     pub(crate) invalidate: redis::Script,
     pub(crate) evict: redis::Script,
@@ -184,13 +193,36 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&redis::Script; 4] {
-        [&self.fill, &self.invalidate, &self.evict, &self.slide]
+    pub(crate) fn all(&self) -> [&redis::Script; 5] {
+        [
+            &self.epoch,
+            &self.fill,
+            &self.invalidate,
+            &self.evict,
+            &self.slide,
+        ]
     }
 }
 
 /// The scripts of this crate.
+/// `epoch`: KEYS = the epoch key; ARGV = (a fresh token, lifetime ms). Returns the token the key
+/// holds, first setting it to the fresh one (with the lifetime) if it holds none.
+///
+/// The epoch key tells fills whether the server may have lost keys since their values were
+/// read: a restart or a flush loses it along with the tombstones, so fills carrying the old
+/// token are refused until the client adopts the new one (see `RedisClient::generation`).
+const EPOCH: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+  return cur
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+"#;
+
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    epoch: redis::Script::new(EPOCH),
     fill: redis::Script::new(&format!("{PRELUDE}{FILL}")),
     invalidate: redis::Script::new(&format!("{PRELUDE}{INVALIDATE}")),
     evict: redis::Script::new(&format!("{PRELUDE}{EVICT}")),

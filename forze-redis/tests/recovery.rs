@@ -280,3 +280,63 @@ async fn after_a_long_outage_pushes_resume_promptly_without_cache_calls() {
     drop(sub);
     client.close();
 }
+
+/// A fill of a value read before a restart (which lost every tombstone) is refused, even on a
+/// connection that reconnected on its own; fills of values read after it install.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_of_values_read_before_a_restart_are_refused() {
+    tokio::time::timeout(WATCHDOG, async {
+        let server = PrivateRedis::start();
+        let client = connect_with(&server.url(), config()).await;
+        let cache = RedisCache::new(
+            client.clone(),
+            RedisCacheConfig::namespace("epoch").expect("namespace"),
+        );
+        let before = cache.generation();
+        assert_ne!(before, 0, "the epoch is read at connect");
+        let fill = |rev, generation| {
+            CacheFill::new("k", rev, br#"{"v":1}"#.to_vec(), TTL).at_generation(generation)
+        };
+        assert!(cache.fill(fill(1, before)).await.expect("fill"));
+        // A write's tombstone, then the restart loses it.
+        cache
+            .invalidate_many(&[forze_core::cache::Invalidation::new("k", 2, TTL)])
+            .await
+            .expect("invalidate");
+        let (server, _) = restart(server).await;
+        // The stale fill (read at rev 1 before the write): refused, however often it is tried.
+        let mut refused = false;
+        for _ in 0..50 {
+            match cache.fill(fill(1, before)).await {
+                Ok(installed) => {
+                    assert!(!installed, "a value read before the restart was installed");
+                    refused = true;
+                    break;
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+        assert!(refused, "the restarted server never answered");
+        assert_eq!(
+            cache.lookup("k", None).await.expect("lookup"),
+            Lookup::Absent
+        );
+        let after = cache.generation();
+        assert_ne!(after, before, "the new epoch was adopted");
+        assert!(cache.fill(fill(2, after)).await.expect("fill"));
+        // A second client adopts the same epoch.
+        let other = connect_with(&server.url(), config()).await;
+        let other = RedisCache::new(other, RedisCacheConfig::namespace("epoch").expect("ns"));
+        assert_eq!(other.generation(), after);
+        // Unchecked fills (no generation) are not affected.
+        assert!(
+            cache
+                .fill(CacheFill::new("u", 1, br#"{"v":1}"#.to_vec(), TTL))
+                .await
+                .expect("fill")
+        );
+        drop(server);
+    })
+    .await
+    .expect("watchdog");
+}

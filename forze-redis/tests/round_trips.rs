@@ -32,8 +32,8 @@ async fn every_operation_is_one_command() {
     let cache = private_cache(&server).await;
     let mut admin = server.admin();
 
-    // Connecting loaded the four scripts once.
-    assert_eq!(command_calls(&mut admin).get("script|load"), Some(&4));
+    // Connecting loaded the five scripts once (and read the epoch with one of them).
+    assert_eq!(command_calls(&mut admin).get("script|load"), Some(&5));
 
     reset_stats(&mut admin);
     assert!(cache.fill(fill_of("a", 1)).await.expect("fill"));

@@ -138,7 +138,8 @@ async fn rediss_with_user_password_db_and_the_ca_as_pem_bytes() {
     let url = format!("rediss://app:{PASSWORD}@127.0.0.1:{}/3", server.port());
     let client = connect(config.clone(), &url).await;
     round_trip(&cache(&client, "tls-pem")).await;
-    assert_eq!(dbsize(&mut raw_tls(&server, 3)), 1, "the entry is in db 3");
+    // The entry and the server's epoch key (`fz:epoch`).
+    assert_eq!(dbsize(&mut raw_tls(&server, 3)), 2, "the entry is in db 3");
     assert_eq!(dbsize(&mut raw_tls(&server, 0)), 0, "and not in db 0");
     let hook = RedisLifecycleHook::new(client.clone(), url.clone());
     assert_no_password(&format!("{hook:?} {client:?}"));

@@ -137,6 +137,10 @@ pub struct CacheFill {
     /// A refresh of a value that may be cached at the same rev (early refresh): installs over a
     /// value at `rev` too, renewing its payload and lifetime.
     pub refresh: bool,
+    /// The backend [`generation`](Cache::generation) taken before the payload was read: a
+    /// backend that may have lost its keys since (a restart, a flush) refuses the fill.
+    /// `None`: not checked.
+    pub generation: Option<u64>,
 }
 
 impl CacheFill {
@@ -149,7 +153,16 @@ impl CacheFill {
             ttl,
             sliding: None,
             refresh: false,
+            generation: None,
         }
+    }
+
+    /// The same fill, valid only if the backend is still at `generation` (see
+    /// [`Cache::generation`]).
+    #[must_use]
+    pub fn at_generation(mut self, generation: u64) -> Self {
+        self.generation = Some(generation);
+        self
     }
 
     /// The same fill with an idle window: the value expires once `window` passes without a
@@ -284,6 +297,19 @@ pub trait Cache: Send + Sync + fmt::Debug {
             };
             Ok(entries.into_iter().map(Lookup::from).collect())
         })
+    }
+
+    /// The backend's generation: a number that changes whenever the backend may have lost
+    /// keys it held (a server restarted empty, a flush). The coordinator takes it before a
+    /// store read and passes it with the fill ([`CacheFill::at_generation`]); a fill whose
+    /// generation is not current must not install. Otherwise a fetch that read before a write
+    /// could fill after a restart wiped the write's tombstone, and serve the old value for the
+    /// entry's `ttl`.
+    ///
+    /// The default (`0`, never changing) suits a backend that cannot lose keys while the
+    /// process runs, such as the in-memory one.
+    fn generation(&self) -> u64 {
+        0
     }
 
     /// Compare-and-set fill; `true` if installed.

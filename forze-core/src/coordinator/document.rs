@@ -506,6 +506,7 @@ impl<D: Document> Cached<D> {
             FillMode::Skip => self.hold().map(|hold| (hold, hold.stamp(&l1_key))),
             FillMode::Fill | FillMode::Refresh => None,
         };
+        let generation = self.lane.cache.generation();
         self.lane.counters.store_reads.inc();
         let cx = StoreCx::none().with_tenant(tenant);
         let started = self.lane.clock().now();
@@ -520,7 +521,7 @@ impl<D: Document> Cached<D> {
             _ if self.lane.outlived_tombstones(recompute) => false,
             FillMode::Skip => true,
             FillMode::Fill | FillMode::Refresh => {
-                match self.encode(key, &read, recompute, mode == FillMode::Refresh) {
+                match self.encode(key, &read, recompute, mode == FillMode::Refresh, generation) {
                     None => true,
                     Some(fill) => {
                         // Expected before the call: the echo may arrive before the reply.
@@ -564,6 +565,7 @@ impl<D: Document> Cached<D> {
         read: &D::Read,
         recompute: Duration,
         refresh: bool,
+        generation: u64,
     ) -> Option<CacheFill> {
         if !self.lane.fills_enabled() {
             return None;
@@ -589,7 +591,8 @@ impl<D: Document> Cached<D> {
                 None
             }
             Ok(payload) => {
-                let mut fill = CacheFill::new(key, meta.rev, payload, ttl);
+                let mut fill =
+                    CacheFill::new(key, meta.rev, payload, ttl).at_generation(generation);
                 if let Some(window) = spec.sliding_ttl {
                     fill = fill.with_sliding(window);
                 }
@@ -738,6 +741,7 @@ impl<D: Document> Cached<D> {
                 .collect(),
             None => Vec::new(),
         };
+        let generation = self.lane.cache.generation();
         self.lane.counters.store_reads.inc();
         let miss_ids: Vec<Uuid> = misses.iter().map(|(id, _, _)| *id).collect();
         let cx = StoreCx::none().with_tenant(tenant);
@@ -761,7 +765,9 @@ impl<D: Document> Cached<D> {
                 continue;
             };
             let read = row_to_read::<D>(&self.name, row)?;
-            if fill && let Some(f) = self.encode((*key).to_owned(), &read, recompute, false) {
+            if fill
+                && let Some(f) = self.encode((*key).to_owned(), &read, recompute, false, generation)
+            {
                 fills.push(f);
                 filled.push(id);
             }

@@ -116,6 +116,10 @@ impl FailingCache {
 }
 
 impl Cache for FailingCache {
+    fn generation(&self) -> u64 {
+        self.inner.generation()
+    }
+
     fn lookup<'a>(
         &'a self,
         key: &'a str,
