@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use forze_core::cache::{PushSubscription, SharedSink};
+use forze_core::cache::{PushSubscription, PushSupport, SharedSink};
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{
@@ -440,6 +440,19 @@ impl Hub {
             );
         }
         self.reset(&sinks, "redis refused push invalidation");
+        // The subscriptions answered `Active` before the refusal: tell the sinks they are
+        // TTL-only now, so their stats say so.
+        for sink in &sinks {
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                sink.support_changed(PushSupport::Unsupported)
+            }));
+            if outcome.is_err() {
+                tracing::error!(
+                    ?sink,
+                    "an invalidation sink panicked in `support_changed`; ignored"
+                );
+            }
+        }
     }
 
     fn routes(&self) -> Arc<Routes> {
@@ -770,6 +783,17 @@ async fn arm(
         })
         .collect();
     hub.reset(&sinks, "push invalidation armed");
+    for sink in &sinks {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            sink.support_changed(PushSupport::Active)
+        }));
+        if outcome.is_err() {
+            tracing::error!(
+                ?sink,
+                "an invalidation sink panicked in `support_changed`; ignored"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -30,6 +30,8 @@ struct Recorder {
     resets: AtomicU64,
     /// When the last key arrived (for the latency record).
     last_key_at: Mutex<Option<Instant>>,
+    /// The last support change reported after subscribing.
+    support: Mutex<Option<PushSupport>>,
     changed: Notify,
 }
 
@@ -50,6 +52,11 @@ impl InvalidationSink for Recorder {
 
     fn reset(&self) {
         self.resets.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn support_changed(&self, support: PushSupport) {
+        *self.support.lock().expect("support") = Some(support);
         self.changed.notify_waiters();
     }
 }
@@ -628,6 +635,11 @@ async fn a_server_denying_tracking_stops_early_subscribers_and_refuses_later_one
 
     early.wait_resets(1, WATCHDOG).await;
     stats_until(&client, "the refusal", |s| s.refusals == 1).await;
+    // The early subscriber learns it is TTL-only now (its stats stop saying `Active`).
+    assert_eq!(
+        *early.support.lock().expect("support"),
+        Some(PushSupport::Unsupported)
+    );
     assert!(!client.push_stats().stream_up);
     let late = push_cache(&client, "app:orders")
         .subscribe_invalidations(Recorder::new("late"))

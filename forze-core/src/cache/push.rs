@@ -14,6 +14,14 @@ pub trait InvalidationSink: Send + Sync + fmt::Debug {
 
     /// Events may have been missed (a disconnect, a flush, a tracking error): drop every entry.
     fn reset(&self);
+
+    /// Whether invalidations are pushed changed after the subscription answered: the server
+    /// refused push invalidation once the connection was made (`Unsupported`), or accepted it
+    /// again after a reconnect (`Active`). A [`reset`](Self::reset) comes with it. The default
+    /// ignores it.
+    fn support_changed(&self, support: PushSupport) {
+        let _ = support;
+    }
 }
 
 /// What a cache answered to [`Cache::subscribe_invalidations`](super::Cache::subscribe_invalidations).

@@ -427,6 +427,11 @@ impl InvalidationSink for PushFanOut {
             target.push_reset();
         }
     }
+
+    fn support_changed(&self, support: PushSupport) {
+        tracing::debug!(cache = %self.cache, ?support, "push invalidation support changed");
+        self.set_support(support);
+    }
 }
 
 #[cfg(test)]
