@@ -202,6 +202,23 @@ fn cache<'a>(attr: &'a CacheAttr, document_name: &str, errors: &mut Errors) -> C
         .l1
         .get()
         .and_then(|l1_attr| l1(l1_attr, ttl.as_ref(), errors));
+    // L1 hits do not reach the shared cache: a window no longer than the L1 ttl lets an entry
+    // read only from the L1 idle out there between two L1 refreshes.
+    let l1_ttl = attr.l1.get().and_then(|l1| l1.value.ttl.get());
+    let sliding_ttl_ms = match (attr.sliding_ttl.get(), l1_ttl) {
+        (Some(sliding), Some(l1_ttl))
+            if sliding_ttl_ms.is_some() && sliding.value.millis <= l1_ttl.value.millis =>
+        {
+            errors.push(sliding.error(format!(
+                "`sliding_ttl` ({}) must be longer than `l1(ttl)` ({}): L1 hits do not reach \
+                 Redis, so an entry read from the L1 would idle out there between two L1 \
+                 refreshes, and every refresh would read the store",
+                sliding.value.text, l1_ttl.value.text
+            )));
+            None
+        }
+        _ => sliding_ttl_ms,
+    };
 
     Cache {
         name,

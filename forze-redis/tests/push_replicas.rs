@@ -543,7 +543,7 @@ async fn alternating_hit_ratios(sliding: Option<Duration>) -> (f64, f64) {
 async fn sliding_hits_push_nothing_so_both_l1_hit_ratios_hold() {
     watchdog(async {
         let plain = alternating_hit_ratios(None).await;
-        let sliding = alternating_hit_ratios(Some(Duration::from_secs(30))).await;
+        let sliding = alternating_hit_ratios(Some(Duration::from_secs(120))).await;
         println!("L1 hit ratios (A, B): without sliding {plain:?}, with sliding {sliding:?}");
         assert!(
             (plain.0 - sliding.0).abs() <= 0.05,

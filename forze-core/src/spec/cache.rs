@@ -296,6 +296,14 @@ impl CacheSpec {
                     l1.ttl, self.ttl
                 )));
             }
+            if let Some(sliding) = self.sliding_ttl
+                && sliding <= l1.ttl
+            {
+                return Err(Error::config(format!(
+                    "`sliding_ttl` ({sliding:?}) must be longer than `l1(ttl)` ({:?}): L1 hits do not reach the shared cache, so an entry read from the L1 would idle out there between two L1 refreshes, and every refresh would read the store",
+                    l1.ttl
+                )));
+            }
         }
         Ok(())
     }

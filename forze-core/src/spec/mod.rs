@@ -68,6 +68,9 @@ mod tests {
         );
         assert!(base().sliding_ttl(s(300)).build().is_err());
         assert!(base().sliding_ttl(s(60)).build().is_ok());
+        let l1 = |ttl| L1Spec::new(s(ttl)).unwrap();
+        assert!(base().l1(l1(30)).sliding_ttl(s(30)).build().is_err());
+        assert!(base().l1(l1(30)).sliding_ttl(s(60)).build().is_ok());
         assert!(AgeBasedTtl::new(0.0, s(1), s(2)).is_err());
         assert!(AgeBasedTtl::new(0.1, s(3), s(2)).is_err());
         assert!(
