@@ -145,7 +145,7 @@ impl RunOutcome {
         format!(
             "config={} seed={} replicas={} ops={} (history {}: writes ok {} / failed {}) in {:.1}s\n  \
              reads checked {} (failed {}), violations {} (read-your-writes {}, other-replica {}, phantom {}), hangs {}\n  \
-             store reads {} ({:.1} per doc, {} held slow), fetches {}, coalesced {}, hits {}, misses {}, l1 hits {}, \
+             store reads {} ({:.1} per doc, {} held slow), fetches {}, coalesced {} (refused as older than the lookup: {}), held {}, probes {}, hits {}, misses {}, l1 hits {}, \
              fills {} (rejected {}), cache errors {}, breaker rejections {}, invalidation failures {}, flushes {}, \
              push received {} (resets {})\n  faults {:?}",
             self.options.config.name(),
@@ -168,6 +168,9 @@ impl RunOutcome {
             self.sum("store_reads_slowed"),
             self.sum("fetches"),
             self.sum("coalesced"),
+            self.sum("stale_joins"),
+            self.sum("held"),
+            self.sum("probes"),
             self.sum("hits"),
             self.sum("misses"),
             self.sum("l1_hits"),

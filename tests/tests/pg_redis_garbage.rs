@@ -161,3 +161,82 @@ async fn a_payload_that_does_not_decode_is_counted_evicted_and_replaced() {
     })
     .await;
 }
+
+/// Another document's entry copied under a document's key (a bug elsewhere, a manual `SET`):
+/// never served as that document; counted, evicted, read from Postgres, and the key heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_documents_entry_under_a_key_is_never_served() {
+    watchdog(async {
+        let stack = stack("foreign").start().await;
+        let doc = stack.create("Widget", 10).await;
+        let other = stack.create("Gadget", 99).await;
+        stack.warm(&other).await;
+        let foreign = stack.raw_bytes(other.id).await.expect("other is cached");
+        set_raw(&stack, &doc, &foreign).await;
+        let before = stack.stats().foreign_payloads;
+        let got = stack.get(doc.id).await.expect("get");
+        assert_same(
+            &got,
+            &doc,
+            "the document asked for, not the one under its key",
+        );
+        assert_eq!(stack.stats().foreign_payloads, before + 1);
+        // The eviction left a short tombstone; once it is gone the next read refills.
+        let mut healed = false;
+        for _ in 0..40 {
+            let got = stack.get(doc.id).await.expect("get");
+            assert_same(&got, &doc, "never the other document");
+            if stack.raw_state(doc.id).await.rev_of_value() == Some(doc.rev) {
+                healed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(healed, "the key holds the document again");
+        assert_repaired(&stack, &doc, "foreign").await;
+        stack.shutdown().await;
+    })
+    .await;
+}
+
+/// A 20 MB document: served, not written to Redis, counted, and no cache failure (the breaker
+/// stays closed, so other documents keep their hits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_20_mb_document_is_served_but_not_cached_and_trips_nothing() {
+    watchdog(async {
+        let stack = stack("oversize").start().await;
+        let big = stack
+            .ctx()
+            .document()
+            .command(&common::PRODUCT_SPEC)
+            .expect("command port")
+            .create(common::ProductCreate {
+                name: "Big".to_owned(),
+                price: 1,
+                note: Some("x".repeat(20 << 20)),
+            })
+            .await
+            .expect("create");
+        let small = stack.create("Small", 2).await;
+        stack.warm(&small).await;
+        for _ in 0..5 {
+            let got = stack.get(big.id).await.expect("get");
+            assert_eq!(got.note.as_ref().map(String::len), Some(20 << 20));
+            assert_same(&stack.get(small.id).await.expect("get"), &small, "small");
+        }
+        let stats = stack.stats();
+        assert_eq!(stats.oversize, 5, "{stats:?}");
+        assert_eq!(stats.cache_errors, 0, "{stats:?}");
+        assert_eq!(stats.breaker, forze_core::BreakerState::Closed);
+        assert!(
+            stats.hits >= 5,
+            "the small document kept its hits: {stats:?}"
+        );
+        assert!(
+            stack.raw_state(big.id).await.rev_of_value().is_none(),
+            "the big document is not in Redis"
+        );
+        stack.shutdown().await;
+    })
+    .await;
+}
