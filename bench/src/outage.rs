@@ -433,6 +433,9 @@ struct Stale {
     flipped_back: bool,
     /// Whether B read every 2 ms through the pause (else its first read after it is at its end).
     busy: bool,
+    /// A's invalidations that failed (timed out) in the sample, and its flushes of them.
+    a_failed: u64,
+    a_flushes: u64,
 }
 
 async fn stale_sample(
@@ -442,6 +445,7 @@ async fn stale_sample(
     doc: BenchOutageRead,
     busy: bool,
 ) -> Result<Stale, String> {
+    let a_before = a.handle()?.stats();
     let query = b.query()?;
     // B has it cached at its current rev (a hit).
     let hits = b.handle()?.stats().hits;
@@ -470,6 +474,8 @@ async fn stale_sample(
                 old_reads_after_end: 0,
                 flipped_back: false,
                 busy,
+                a_failed: 0,
+                a_flushes: 0,
             };
             let mut new_before_end = false;
             if !busy {
@@ -536,9 +542,13 @@ async fn stale_sample(
     }
     new_rev.store(written.rev, Ordering::SeqCst);
     let _ = ended_at.set(ended);
-    bounded("B's reader", GIVE_UP + PAUSE + CALL_BOUND, poller)
+    let mut stale = bounded("B's reader", GIVE_UP + PAUSE + CALL_BOUND, poller)
         .await?
-        .map_err(err)?
+        .map_err(err)??;
+    let a_after = a.handle()?.stats();
+    stale.a_failed = a_after.invalidation_failures - a_before.invalidation_failures;
+    stale.a_flushes = a_after.flushes - a_before.flushes;
+    Ok(stale)
 }
 
 /// `hits_resume`: A reads `id` every millisecond across a restart.
@@ -816,10 +826,12 @@ async fn measure_on(
         sample.busy = busy;
         println!(
             "  stale sample ({} B): B last read the old rev {:.1} ms after the pause ended ({} \
-             old reads after the end{})",
+             old reads after the end; A: {} failed invalidation, {} flush{})",
             if busy { "busy" } else { "idle" },
             ms(sample.after_end),
             sample.old_reads_after_end,
+            sample.a_failed,
+            sample.a_flushes,
             if sample.flipped_back {
                 "; B had read the new rev during the pause"
             } else {
