@@ -14,10 +14,15 @@
 //! * `coordinator`: the coordinator's L1-hit `get` latency on one thread (`latency.l1_hit_get`).
 //! * `push`: push invalidation, from a write returning on replica A to replica B's L1 dropping
 //!   the entry (`latency.push_propagation`).
+//! * `outage`: a Redis outage between replicas with their own clients, on a private
+//!   `redis-server`: a 3 s `CLIENT PAUSE` (read latency, store reads per document, how long a
+//!   write made during it stays stale on another replica) and restarts (until cache hits and
+//!   push invalidation resume): `outage.redis_pause`, `outage.redis_restart`.
 
 mod coordinator;
 mod l1;
 mod latency;
+mod outage;
 mod plot;
 mod push;
 mod report;
@@ -43,6 +48,7 @@ const SECTIONS: &[(&str, SectionFn)] = &[
     ("coordinator", coordinator::run),
     ("latency", latency::run),
     ("push", push::run),
+    ("outage", outage::run),
 ];
 
 fn main() -> ExitCode {
