@@ -507,9 +507,11 @@ async fn fill_batch(
     }
     // A batch is checked against the generation of its first fill (the coordinator takes one
     // for the whole batch).
+    // Generation 0 is "unknown" (a wrapper that does not forward `generation`, or an epoch not
+    // read yet): unchecked rather than refused for ever.
     match fills.first().and_then(|f| f.generation) {
-        Some(generation) => cmd.arg(generation),
-        None => cmd.arg(""),
+        Some(generation) if generation != 0 => cmd.arg(generation),
+        _ => cmd.arg(""),
     };
     let value = cache
         .client

@@ -306,8 +306,10 @@ pub trait Cache: Send + Sync + fmt::Debug {
     /// could fill after a restart wiped the write's tombstone, and serve the old value for the
     /// entry's `ttl`.
     ///
-    /// The default (`0`, never changing) suits a backend that cannot lose keys while the
-    /// process runs, such as the in-memory one.
+    /// `0` means "unknown": fills at generation 0 are not checked. The default (`0`, never
+    /// changing) suits a backend that cannot lose keys while the process runs, such as the
+    /// in-memory one. A wrapper around another cache should forward its generation, or it
+    /// gives up the protection (never the fills).
     fn generation(&self) -> u64 {
         0
     }
