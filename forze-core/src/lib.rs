@@ -40,6 +40,7 @@ pub mod spec;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tx;
 
 pub use breaker::BreakerState;
 pub use coordinator::{CacheStats, CoordinatorConfig, L1PushStats};

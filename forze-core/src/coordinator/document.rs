@@ -21,10 +21,10 @@ use crate::coordinator::{CacheLane, CacheStats, CoordinatorConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::l1::{L1Config, L1Key, L1Stats, build_store};
 use crate::model::Document;
-use crate::runtime::AfterCommit;
 use crate::singleflight::SingleFlight;
 use crate::spec::CacheSpec;
 use crate::store::{BoxFuture, DocumentStore, StoreCx};
+use crate::tx::{AfterCommit, TxScope};
 
 use super::lane::{KeyBuf, cache_key, parse_cache_key};
 
@@ -81,7 +81,7 @@ impl<D: Document> DocumentLane<D> {
     pub(crate) async fn after_write(
         &self,
         tenant: Option<Uuid>,
-        tx: Option<&crate::runtime::TxScope>,
+        tx: Option<&TxScope>,
         written: Vec<(Uuid, i64)>,
     ) {
         let Some(cached) = &self.cached else {

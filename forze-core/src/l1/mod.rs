@@ -10,7 +10,6 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
-use crate::spec::L1StoreKind;
 
 mod expiry;
 mod hash;
@@ -110,6 +109,50 @@ impl fmt::Display for L1Stats {
             "size {}/{} hits {} misses {} evictions {} rejections {}",
             self.size, self.capacity, self.hits, self.misses, self.evictions, self.rejections
         )
+    }
+}
+
+/// A user-supplied L1 store constructor, named by `l1(store = path::to::factory)`.
+pub type L1StoreFactory = fn(&L1Config) -> Box<dyn L1Store>;
+
+/// Which eviction policy the in-process L1 uses.
+#[non_exhaustive]
+#[derive(Clone, Copy)]
+pub enum L1StoreKind {
+    /// Least recently used with a uniform TTL (the default).
+    Lru,
+    /// W-TinyLFU: frequency-based admission, resistant to one-pass scans. Capacity >= 2.
+    TinyLfu,
+    /// A store built by a user factory.
+    Custom(L1StoreFactory),
+}
+
+impl L1StoreKind {
+    /// The name used in `#[document_spec]`: `"lru"`, `"tiny_lfu"` or `"custom"`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            L1StoreKind::Lru => "lru",
+            L1StoreKind::TinyLfu => "tiny_lfu",
+            L1StoreKind::Custom(_) => "custom",
+        }
+    }
+}
+
+impl fmt::Debug for L1StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq for L1StoreKind {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (L1StoreKind::Lru, L1StoreKind::Lru) | (L1StoreKind::TinyLfu, L1StoreKind::TinyLfu) => {
+                true
+            }
+            (L1StoreKind::Custom(a), L1StoreKind::Custom(b)) => std::ptr::fn_addr_eq(*a, *b),
+            _ => false,
+        }
     }
 }
 

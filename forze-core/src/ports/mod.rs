@@ -20,8 +20,8 @@ pub use query::DocumentQuery;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime::TxScope;
 use crate::store::StoreCx;
+use crate::tx::TxScope;
 
 /// What a port carries from its context: tenant, transaction, clock.
 #[derive(Clone)]

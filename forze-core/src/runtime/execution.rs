@@ -24,9 +24,9 @@ use crate::runtime::LifecycleStep;
 use crate::runtime::deps::RegistrationKind;
 use crate::runtime::lifecycle::{FrozenLifecycle, start_step, stop_steps};
 use crate::runtime::registry::FrozenDeps;
-use crate::runtime::transaction::TxScope;
 use crate::spec::DocumentSpec;
 use crate::store::DocumentBinding;
+use crate::tx::TxScope;
 
 #[derive(Default)]
 struct LifecycleState {

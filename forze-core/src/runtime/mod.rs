@@ -5,12 +5,9 @@ mod execution;
 mod lifecycle;
 mod lifecycle_step;
 mod registry;
-mod transaction;
 
 pub use deps::{DepsModule, RegistrationKind, Registrations};
 pub use execution::{DocumentAccess, ExecutionContext, ExecutionRuntime};
 pub use lifecycle::{FrozenLifecycle, LifecyclePlan};
 pub use lifecycle_step::{DEFAULT_STEP_TIMEOUT, LifecycleHook, LifecycleModule, LifecycleStep};
 pub use registry::{DepsRegistry, FrozenDeps};
-
-pub(crate) use transaction::{AfterCommit, TxScope};

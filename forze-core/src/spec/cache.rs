@@ -1,61 +1,16 @@
 //! `CacheSpec`, `L1Spec`, `AgeBasedTtl`: what `cache(...)` in `#[document_spec]` fills.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::l1::{L1Config, L1Store};
+pub use crate::l1::{L1StoreFactory, L1StoreKind};
 use crate::spec::validate_name;
 
 /// Default cache entry lifetime: 5 minutes.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Default L1 capacity: 1024 entries.
 pub const DEFAULT_L1_CAPACITY: usize = 1024;
-
-/// A user-supplied L1 store constructor, named by `l1(store = path::to::factory)`.
-pub type L1StoreFactory = fn(&L1Config) -> Box<dyn L1Store>;
-
-/// Which eviction policy the in-process L1 uses.
-#[non_exhaustive]
-#[derive(Clone, Copy)]
-pub enum L1StoreKind {
-    /// Least recently used with a uniform TTL (the default).
-    Lru,
-    /// W-TinyLFU: frequency-based admission, resistant to one-pass scans. Capacity >= 2.
-    TinyLfu,
-    /// A store built by a user factory.
-    Custom(L1StoreFactory),
-}
-
-impl L1StoreKind {
-    /// The name used in `#[document_spec]`: `"lru"`, `"tiny_lfu"` or `"custom"`.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            L1StoreKind::Lru => "lru",
-            L1StoreKind::TinyLfu => "tiny_lfu",
-            L1StoreKind::Custom(_) => "custom",
-        }
-    }
-}
-
-impl fmt::Debug for L1StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq for L1StoreKind {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (L1StoreKind::Lru, L1StoreKind::Lru) | (L1StoreKind::TinyLfu, L1StoreKind::TinyLfu) => {
-                true
-            }
-            (L1StoreKind::Custom(a), L1StoreKind::Custom(b)) => std::ptr::fn_addr_eq(*a, *b),
-            _ => false,
-        }
-    }
-}
 
 /// The in-process L1 in front of the shared cache: `l1(ttl = "2s", capacity = 1024, store = "lru")`.
 ///

@@ -1,4 +1,6 @@
-//! The transaction a context runs in, and the work queued for after its commit.
+//! The transaction scope: the store transaction a context runs in, and the work (cache
+//! invalidations) queued for after its commit. Below the coordinator, the ports and the runtime,
+//! which all use it; it knows only the store.
 
 use std::fmt;
 use std::sync::Arc;
