@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::{Gid, Uid, User};
 use tempfile::TempDir;
 
+use crate::orphans::{self, Kind, POSTGRES_PREFIX};
 use crate::process::{STOP_GRACE, free_port, log_tail, port_open, terminate};
 
 /// How long the server gets to accept connections after it was started.
@@ -26,7 +27,8 @@ const PORT_ATTEMPTS: usize = 5;
 /// the temp dir. Running as root, both run as the unprivileged `postgres` system user (the temp
 /// dir is handed to that user). Dropping the handle, or [`stop`](Self::stop), stops the server,
 /// waits for it, and removes the temp dir; [`kill`](Self::kill) and [`restart`](Self::restart)
-/// simulate an outage mid-test.
+/// simulate an outage mid-test. If the owning process dies without dropping it (SIGKILL), the
+/// next start of any ephemeral server reaps it: see [`reap_orphans`](crate::reap_orphans).
 ///
 /// The binaries are found through `FORZE_PG_BINDIR`, `pg_config --bindir`,
 /// `/usr/lib/postgresql/*/bin` (newest first), then `PATH`.
@@ -59,8 +61,10 @@ impl EphemeralPostgres {
     /// If the binaries cannot be found, `initdb` fails, or the server does not become ready
     /// within 60 s (the error carries the tail of its log).
     pub fn start() -> io::Result<Self> {
+        orphans::reap_orphans();
         let bindir = find_bindir()?;
-        let dir = tempfile::Builder::new().prefix("forze-pg-").tempdir()?;
+        let dir = tempfile::Builder::new().prefix(POSTGRES_PREFIX).tempdir()?;
+        orphans::write_owner(dir.path(), Kind::Postgres, None)?;
         let run_as = if nix::unistd::geteuid().is_root() {
             let user = User::from_name("postgres")
                 .map_err(io::Error::from)?
@@ -265,6 +269,11 @@ impl EphemeralPostgres {
             .spawn()
             .map_err(|e| (e, false))?;
         self.port = port;
+        let bin = self.bindir.join("postgres");
+        if let Err(e) = orphans::write_owner(self.dir(), Kind::Postgres, Some((child.id(), &bin))) {
+            let _ = terminate(&mut child, Signal::SIGQUIT, STOP_GRACE);
+            return Err((e, false));
+        }
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             match child.try_wait() {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
+use crate::orphans::{self, Kind, REDIS_PREFIX};
 use crate::process::{STOP_GRACE, free_port, log_tail, port_open, terminate};
 
 /// How long the server gets to answer PING after it was started.
@@ -98,6 +99,8 @@ impl std::fmt::Debug for RedisOptions {
 /// it logged that it accepts connections and the port is open). [`kill`](Self::kill) kills it
 /// (SIGKILL, like a crash) and [`restart`](Self::restart) brings up an empty server on the same
 /// port, for outage tests. Dropping the handle kills it, waits for it, and removes the temp dir.
+/// If the owning process dies without dropping it (SIGKILL), the next start of any ephemeral
+/// server reaps it: see [`reap_orphans`](crate::reap_orphans).
 ///
 /// # Examples
 ///
@@ -134,7 +137,9 @@ impl EphemeralRedis {
     ///
     /// As [`start`](Self::start).
     pub fn start_with(options: RedisOptions) -> io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("forze-redis-").tempdir()?;
+        orphans::reap_orphans();
+        let dir = tempfile::Builder::new().prefix(REDIS_PREFIX).tempdir()?;
+        orphans::write_owner(dir.path(), Kind::Redis, None)?;
         if options.tls {
             write_tls_files(dir.path())?;
         }
@@ -315,6 +320,10 @@ impl EphemeralRedis {
                 )
             })?;
         self.port = port;
+        if let Err(e) = orphans::write_owner(self.dir(), Kind::Redis, Some((child.id(), &bin))) {
+            let _ = terminate(&mut child, Signal::SIGKILL, STOP_GRACE);
+            return Err((e, false));
+        }
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             match child.try_wait() {

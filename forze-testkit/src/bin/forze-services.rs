@@ -130,6 +130,8 @@ async fn run(args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
+    // Servers of runs that were SIGKILLed go first, also when none is started here.
+    let _ = tokio::task::spawn_blocking(forze_testkit::reap_orphans).await;
     let need_pg = !env_set(POSTGRES_URL_VAR);
     let need_redis = !env_set(REDIS_URL_VAR);
 
