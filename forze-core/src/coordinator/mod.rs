@@ -49,6 +49,7 @@ mod document;
 mod l1;
 mod lane;
 mod push;
+mod registry;
 mod xfetch;
 
 use std::time::Duration;
@@ -57,6 +58,7 @@ pub(crate) use document::{CacheSource, DocumentLane};
 pub(crate) use lane::CacheLane;
 pub use push::L1PushStats;
 pub(crate) use push::{PushFanOut, PushTarget};
+pub(crate) use registry::Coordinator;
 
 use crate::breaker::BreakerState;
 use crate::l1::L1Stats;

@@ -1,21 +1,16 @@
 //! `ExecutionRuntime` and `ExecutionContext`.
 
-use std::any::Any;
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::CacheStats;
-use crate::cache::{Cache, PushSubscription, PushSupport, SharedSink};
 use crate::clock::{SharedClock, system_clock};
-use crate::coordinator::{CacheSource, CoordinatorConfig, DocumentLane, PushFanOut, PushTarget};
+use crate::coordinator::{CacheSource, Coordinator, CoordinatorConfig, DocumentLane};
 use crate::error::{Error, ErrorKind, Result};
 use crate::l1::L1Stats;
 use crate::model::Document;
@@ -37,51 +32,9 @@ struct LifecycleState {
 struct RuntimeInner {
     deps: FrozenDeps,
     lifecycle: FrozenLifecycle,
-    clock: SharedClock,
-    config: CoordinatorConfig,
-    /// Spec name → `Arc<DocumentLane<D>>`: one lane per spec, bound once.
-    lanes: Mutex<HashMap<Cow<'static, str>, Arc<dyn Any + Send + Sync>>>,
-    /// Cache name → the push subscription of the lanes with an L1 using that cache.
-    push: Mutex<HashMap<Cow<'static, str>, PushGroup>>,
+    /// The read-through coordinator: one lane per spec, and the push subscriptions.
+    coordinator: Coordinator,
     state: tokio::sync::Mutex<LifecycleState>,
-}
-
-/// The lanes of one runtime with an L1 over one cache, and their push subscription.
-struct PushGroup {
-    cache: Arc<dyn Cache>,
-    fanout: Arc<PushFanOut>,
-    /// `None` before the first lane subscribed and after a shutdown.
-    subscription: Option<PushSubscription>,
-    /// The document whose lane subscribed first (for the log line).
-    document: Cow<'static, str>,
-    /// The TTL-only line was logged for this cache in this runtime.
-    logged: bool,
-}
-
-impl PushGroup {
-    /// Subscribe the fan-out (again): what the cache answers goes to every lane of the group.
-    fn subscribe(&mut self, cache_name: &str) {
-        let sink: SharedSink = Arc::clone(&self.fanout) as SharedSink;
-        let subscription = match self.cache.subscribe_invalidations(sink) {
-            Ok(subscription) => subscription,
-            Err(err) => {
-                tracing::warn!(cache = cache_name, error = %err, "subscribing to push invalidations failed; the L1 stays TTL-only");
-                PushSubscription::unsupported()
-            }
-        };
-        let support = subscription.support();
-        if support != PushSupport::Active && !std::mem::replace(&mut self.logged, true) {
-            tracing::info!(
-                cache = cache_name,
-                document = %self.document,
-                "cache `{cache_name}` does not push invalidations (not configured for it, or the \
-                 server refuses client-side caching): the L1 of documents using it is TTL-only, \
-                 so a write on another replica may be served from it for up to `l1(ttl)`"
-            );
-        }
-        self.fanout.set_support(support);
-        self.subscription = Some(subscription);
-    }
 }
 
 /// The application: frozen backends, a lifecycle plan, a clock, and one read-through lane per
@@ -130,7 +83,7 @@ impl fmt::Debug for ExecutionRuntime {
         f.debug_struct("ExecutionRuntime")
             .field("deps", &self.inner.deps)
             .field("lifecycle", &self.inner.lifecycle)
-            .field("config", &self.inner.config)
+            .field("config", self.inner.coordinator.config())
             .finish()
     }
 }
@@ -157,10 +110,7 @@ impl ExecutionRuntime {
             inner: Arc::new(RuntimeInner {
                 deps,
                 lifecycle,
-                clock,
-                config,
-                lanes: Mutex::new(HashMap::new()),
-                push: Mutex::new(HashMap::new()),
+                coordinator: Coordinator::new(config, clock),
                 state: tokio::sync::Mutex::new(LifecycleState::default()),
             }),
         }
@@ -173,7 +123,12 @@ impl ExecutionRuntime {
     #[must_use]
     pub fn with_clock(self, clock: SharedClock) -> Self {
         let i = &self.inner;
-        Self::build(i.deps.clone(), i.lifecycle.clone(), clock, i.config.clone())
+        Self::build(
+            i.deps.clone(),
+            i.lifecycle.clone(),
+            clock,
+            i.coordinator.config().clone(),
+        )
     }
 
     /// The same wiring with another coordinator configuration (cache timeout, breaker, pending
@@ -181,7 +136,12 @@ impl ExecutionRuntime {
     #[must_use]
     pub fn with_coordinator(self, config: CoordinatorConfig) -> Self {
         let i = &self.inner;
-        Self::build(i.deps.clone(), i.lifecycle.clone(), i.clock.clone(), config)
+        Self::build(
+            i.deps.clone(),
+            i.lifecycle.clone(),
+            i.coordinator.clock().clone(),
+            config,
+        )
     }
 
     /// The registered backends.
@@ -191,12 +151,12 @@ impl ExecutionRuntime {
 
     /// The runtime clock.
     pub fn clock(&self) -> &SharedClock {
-        &self.inner.clock
+        self.inner.coordinator.clock()
     }
 
     /// The coordinator configuration.
     pub fn coordinator(&self) -> &CoordinatorConfig {
-        &self.inner.config
+        self.inner.coordinator.config()
     }
 
     /// A context for handlers (no tenant, no transaction). For long-lived services: call
@@ -237,7 +197,7 @@ impl ExecutionRuntime {
             }
             state.started.push(step.clone());
         }
-        self.resubscribe();
+        self.inner.coordinator.start();
         Ok(())
     }
 
@@ -247,62 +207,10 @@ impl ExecutionRuntime {
     /// are TTL-only until the next [`startup`](Self::startup) subscribes them again).
     pub async fn shutdown(&self) {
         let mut state = self.inner.state.lock().await;
-        self.unsubscribe();
+        self.inner.coordinator.stop();
         let started = std::mem::take(&mut state.started);
         stop_steps(&started).await;
         state.running = false;
-    }
-
-    /// Drop every push subscription (shutdown): the L1s are TTL-only until the next startup.
-    fn unsubscribe(&self) {
-        let dropped: Vec<PushSubscription> = {
-            let mut groups = self.inner.push.lock();
-            groups
-                .values_mut()
-                .filter_map(|group| {
-                    group.fanout.set_support(PushSupport::Unsupported);
-                    group.subscription.take()
-                })
-                .collect()
-        };
-        drop(dropped);
-    }
-
-    /// Subscribe again what a shutdown unsubscribed (startup). The cache resets the lanes once
-    /// tracking is armed again, dropping what may have gone stale meanwhile.
-    fn resubscribe(&self) {
-        let mut groups = self.inner.push.lock();
-        for (cache_name, group) in groups.iter_mut() {
-            if group.subscription.is_none() {
-                group.subscribe(cache_name);
-            }
-        }
-    }
-
-    /// Register a lane with an L1 for the pushes of its cache, subscribing the cache on the
-    /// first one.
-    fn attach_push(
-        &self,
-        document: Cow<'static, str>,
-        cache_name: Cow<'static, str>,
-        cache: &Arc<dyn Cache>,
-        target: Arc<dyn PushTarget>,
-    ) {
-        let mut groups = self.inner.push.lock();
-        let group = groups
-            .entry(cache_name.clone())
-            .or_insert_with(|| PushGroup {
-                cache: Arc::clone(cache),
-                fanout: Arc::new(PushFanOut::new(cache_name.clone())),
-                subscription: None,
-                document,
-                logged: false,
-            });
-        group.fanout.add(Arc::downgrade(&target));
-        match &group.subscription {
-            Some(subscription) => target.set_push_support(subscription.support()),
-            None => group.subscribe(&cache_name),
-        }
     }
 
     /// Start up, run `body` with a context, shut down; return the body's result, or the startup
@@ -339,70 +247,35 @@ impl ExecutionRuntime {
         }
     }
 
-    /// The lane of `spec`: bound on first use, then shared by every port and context.
+    /// The lane of `spec`: bound on first use (its backend and cache looked up by name), then
+    /// shared by every port and context.
     pub(crate) fn lane<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<Arc<DocumentLane<D>>> {
-        let mut lanes = self.inner.lanes.lock();
-        if let Some(any) = lanes.get(spec.name.as_ref()) {
-            let lane = Arc::clone(any).downcast::<DocumentLane<D>>().map_err(|_| {
+        self.inner.coordinator.lane(spec, || {
+            let deps = &self.inner.deps;
+            let backend = deps.document(&spec.name).ok_or_else(|| {
                 Error::config(format!(
-                    "document `{}` is already used in this runtime with another document type; `{}` cannot use the same name",
+                    "no document backend is registered for document `{}`; registered documents: {}",
                     spec.name,
-                    std::any::type_name::<D>()
+                    deps.missing(RegistrationKind::Document)
                 ))
             })?;
-            if lane.cache_spec() != spec.cache.as_ref() {
-                return Err(Error::config(format!(
-                    "document `{}` is used in this runtime with two different cache specs ({:?} and {:?}); one spec per name",
-                    spec.name,
-                    lane.cache_spec(),
-                    spec.cache
-                )));
-            }
-            return Ok(lane);
-        }
-        let deps = &self.inner.deps;
-        let backend = deps.document(&spec.name).ok_or_else(|| {
-            Error::config(format!(
-                "no document backend is registered for document `{}`; registered documents: {}",
-                spec.name,
-                deps.missing(RegistrationKind::Document)
-            ))
-        })?;
-        let cache = match &spec.cache {
-            None => None,
-            Some(cache_spec) => {
-                let cache = deps.cache(&cache_spec.name).ok_or_else(|| {
-                    Error::config(format!(
-                        "document `{}` has `cache(name = \"{}\")` but no cache is registered under `{}`; registered caches: {}",
-                        spec.name,
-                        cache_spec.name,
-                        cache_spec.name,
-                        deps.missing(RegistrationKind::Cache)
-                    ))
-                })?;
-                Some((cache_spec.clone(), Arc::clone(cache)))
-            }
-        };
-        let store = backend.bind(&DocumentBinding::new(spec.name.clone(), D::FIELDS))?;
-        let lane = Arc::new(DocumentLane::<D>::new(
-            spec.name.clone(),
-            store,
-            cache,
-            &self.inner.config,
-            &self.inner.clock,
-        ));
-        if let (Some(cached), Some(cache_spec)) = (&lane.cached, &spec.cache)
-            && cached.has_l1()
-        {
-            let target: Arc<dyn PushTarget> = Arc::clone(cached) as Arc<dyn PushTarget>;
-            let cache = Arc::clone(&cached.lane.cache);
-            self.attach_push(spec.name.clone(), cache_spec.name.clone(), &cache, target);
-        }
-        lanes.insert(
-            spec.name.clone(),
-            Arc::clone(&lane) as Arc<dyn Any + Send + Sync>,
-        );
-        Ok(lane)
+            let cache = match &spec.cache {
+                None => None,
+                Some(cache_spec) => Some(Arc::clone(deps.cache(&cache_spec.name).ok_or_else(
+                    || {
+                        Error::config(format!(
+                            "document `{}` has `cache(name = \"{}\")` but no cache is registered under `{}`; registered caches: {}",
+                            spec.name,
+                            cache_spec.name,
+                            cache_spec.name,
+                            deps.missing(RegistrationKind::Cache)
+                        ))
+                    },
+                )?)),
+            };
+            let store = backend.bind(&DocumentBinding::new(spec.name.clone(), D::FIELDS))?;
+            Ok((store, cache))
+        })
     }
 }
 
