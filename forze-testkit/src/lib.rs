@@ -9,6 +9,9 @@
 //! - [`EphemeralRedis`]: `redis-server` without persistence; [`EphemeralRedis::kill`] and
 //!   [`EphemeralRedis::restart`] simulate an outage on the same port. With [`RedisOptions::tls`]
 //!   it listens for TLS only, with a throwaway CA ([`EphemeralRedis::tls_ca_path`]).
+//! - [`PartitionProxy`]: a loopback TCP proxy that simulates a network partition (bytes dropped
+//!   both ways, then the connections closed on heal), for one client of a server while others
+//!   reach it directly.
 //! - [`test_postgres_url`] / [`test_redis_url`]: the shared test servers named by
 //!   `FORZE_TEST_POSTGRES_URL` / `FORZE_TEST_REDIS_URL`; a test that needs one and finds none
 //!   fails with instructions.
@@ -53,6 +56,7 @@ mod env;
 mod orphans;
 mod postgres;
 mod process;
+mod proxy;
 mod redis;
 
 pub use env::{
@@ -61,4 +65,5 @@ pub use env::{
 };
 pub use orphans::reap_orphans;
 pub use postgres::EphemeralPostgres;
+pub use proxy::PartitionProxy;
 pub use redis::{EphemeralRedis, RedisOptions, generate_test_ca};

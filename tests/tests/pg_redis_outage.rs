@@ -17,13 +17,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::proxy::Proxy;
 use common::{
     PRODUCT_SPEC, ProductRead, Raw, Resume, Stack, assert_same, bounded, outage_coordinator,
     outage_redis, price, private_redis, signal, stack, watchdog,
 };
 use forze_core::cache::TOMBSTONE_DELETED;
 use forze_core::{BreakerState, ErrorKind};
+use forze_testkit::PartitionProxy;
 use uuid::Uuid;
 
 /// How long after the server's return cached reads must have resumed (the breaker cools down
@@ -259,10 +259,12 @@ async fn redis_paused_mid_run_old_entries_survive_and_are_never_served_stale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_partitioned_lost_tombstones_never_let_an_old_value_through() {
     let redis = private_redis().await;
-    let proxy = Proxy::start(redis.port()).await;
+    let proxy = PartitionProxy::start(redis.port())
+        .await
+        .expect("start the proxy");
     watchdog(async {
         let stack = stack("redis_partition")
-            .redis(proxy.url())
+            .redis(proxy.redis_url())
             .redis_config(outage_redis())
             .coordinator(outage_coordinator())
             .start()

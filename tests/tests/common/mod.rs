@@ -7,8 +7,6 @@
 //! namespace; tests that kill, pause or count a server pass the URL of a private one.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod proxy;
-
 use std::sync::Arc;
 use std::time::Duration;
 
