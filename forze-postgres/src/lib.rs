@@ -7,6 +7,7 @@ mod client;
 mod codec;
 mod config;
 mod error;
+mod ident;
 mod module;
 mod probe;
 mod schema;

@@ -1,54 +1,18 @@
-//! SQL text: identifier quoting, column types, the statements of one document table.
+//! SQL text: column types, the statements of one document table.
 //!
-//! Identifiers are always quoted (`"` doubled inside); values are always bound parameters.
+//! Names go through [`quote_ident`]; values are always bound parameters.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use forze_core::store::SortOrder;
-use forze_core::{Error, FieldKind, FieldSchema, Result};
+use forze_core::{FieldKind, FieldSchema};
 
 use crate::config::PostgresDocumentConfig;
+use crate::ident::quote_ident;
 
 /// The metadata columns, in the order every statement selects them.
 pub(crate) const META_COLUMNS: [&str; 4] = ["id", "rev", "created_at", "last_update_at"];
-
-/// Postgres silently truncates longer identifiers (NAMEDATALEN - 1).
-const MAX_IDENT_BYTES: usize = 63;
-
-/// `name` as a quoted identifier: `"name"`, with any `"` doubled.
-pub(crate) fn quote_ident(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
-/// Check that Postgres can hold `name` as an identifier without truncating or rejecting it.
-pub(crate) fn validate_ident(document: &str, what: &str, name: &str) -> Result<()> {
-    let problem = if name.is_empty() {
-        Some("is empty")
-    } else if name.len() > MAX_IDENT_BYTES {
-        Some("is longer than 63 bytes (postgres would truncate it)")
-    } else if name.chars().any(char::is_control) {
-        Some("contains NUL or control characters")
-    } else {
-        None
-    };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(Error::config(format!(
-            "document `{document}`: postgres {what} name {problem}; expected 1 to 63 bytes of \
-             printable characters"
-        ))),
-    }
-}
 
 /// The column type of a field kind.
 pub(crate) fn column_type(kind: FieldKind) -> &'static str {
@@ -237,26 +201,6 @@ impl Statements {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_doubles_quotes_and_keeps_everything_else() {
-        assert_eq!(quote_ident("products"), "\"products\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(
-            quote_ident("x\"; DROP TABLE t; --"),
-            "\"x\"\"; DROP TABLE t; --\""
-        );
-    }
-
-    #[test]
-    fn identifiers_postgres_cannot_hold_are_rejected() {
-        assert!(validate_ident("d", "table", "ok name; \"quoted\"").is_ok());
-        for bad in ["", "a\0b", "tab\there", &"x".repeat(64)] {
-            let err = validate_ident("d", "table", bad).expect_err(bad);
-            assert_eq!(err.kind(), forze_core::ErrorKind::Config);
-        }
-        assert!(validate_ident("d", "table", &"x".repeat(63)).is_ok());
-    }
 
     static FIELDS: [FieldSchema; 2] = [
         FieldSchema::new("name", FieldKind::Text, false),

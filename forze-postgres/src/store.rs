@@ -23,8 +23,9 @@ use crate::client::PostgresClient;
 use crate::codec::{Column, Param, PgQuery, decode_row, encode};
 use crate::config::PostgresDocumentConfig;
 use crate::error::{UNIQUE_VIOLATION, constraint, from_sqlx, sqlstate, timed_out};
+use crate::ident::validate_ident;
 use crate::schema;
-use crate::sql::{META_COLUMNS, Statements, validate_ident};
+use crate::sql::{META_COLUMNS, Statements};
 use crate::tx::PostgresTransaction;
 
 /// How many ids a not-found message lists before it says "and N more".
