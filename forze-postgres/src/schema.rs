@@ -95,3 +95,11 @@ pub(crate) async fn check_table(
     }
     Ok(())
 }
+
+/// Check every document table registered on `client` (and its fields, where already known).
+pub(crate) async fn check_registered(client: &PostgresClient) -> Result<()> {
+    for doc in client.registered_documents() {
+        check_table(client, &doc.name, &doc.config, doc.fields.unwrap_or(&[])).await?;
+    }
+    Ok(())
+}
