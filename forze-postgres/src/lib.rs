@@ -5,6 +5,7 @@
 
 mod client;
 mod codec;
+mod columns;
 mod config;
 mod error;
 mod ident;
