@@ -15,7 +15,6 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres};
 use crate::config::{PostgresConfig, PostgresDocumentConfig};
 use crate::error::{from_sqlx, timed_out};
 use crate::probe::{PoolWait, Probe, wait_for_pool};
-use crate::schema;
 
 /// How long after the server-side statement timeout the client itself gives up.
 pub(crate) const CLIENT_GRACE: Duration = Duration::from_secs(2);
@@ -281,13 +280,9 @@ impl PostgresClient {
         self.inner.check_schema.load(Ordering::Relaxed)
     }
 
-    /// Check every registered document table (and its fields, where already known).
-    pub(crate) async fn check_registered_schemas(&self) -> Result<()> {
-        let docs: Vec<RegisteredDocument> = self.inner.documents.lock().clone();
-        for doc in docs {
-            schema::check_table(self, &doc.name, &doc.config, doc.fields.unwrap_or(&[])).await?;
-        }
-        Ok(())
+    /// The document tables registered on this client, for the schema check.
+    pub(crate) fn registered_documents(&self) -> Vec<RegisteredDocument> {
+        self.inner.documents.lock().clone()
     }
 }
 

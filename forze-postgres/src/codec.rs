@@ -7,6 +7,8 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{Postgres, Row as _};
 use uuid::Uuid;
 
+use crate::columns::{CREATED_AT, ID, LAST_UPDATE_AT, META, REV};
+
 /// A query with positional arguments.
 pub(crate) type PgQuery = sqlx::query::Query<'static, Postgres, PgArguments>;
 
@@ -327,17 +329,22 @@ fn float_json(document: &str, column: &str, f: f64) -> Result<Value> {
 
 /// A result row (metadata columns first, then `fields` in order) as a [`Row`].
 pub(crate) fn decode_row(document: &str, fields: &[FieldSchema], row: &PgRow) -> Result<Row> {
-    let id: Uuid = row.try_get(0).map_err(|e| decode_err(document, "id", e))?;
-    let rev: i64 = row.try_get(1).map_err(|e| decode_err(document, "rev", e))?;
+    // The metadata columns come first, in `META` order.
+    let id: Uuid = row
+        .try_get(0)
+        .map_err(|e| decode_err(document, ID.name, e))?;
+    let rev: i64 = row
+        .try_get(1)
+        .map_err(|e| decode_err(document, REV.name, e))?;
     let created_at: DateTime<Utc> = row
         .try_get(2)
-        .map_err(|e| decode_err(document, "created_at", e))?;
+        .map_err(|e| decode_err(document, CREATED_AT.name, e))?;
     let last_update_at: DateTime<Utc> = row
         .try_get(3)
-        .map_err(|e| decode_err(document, "last_update_at", e))?;
+        .map_err(|e| decode_err(document, LAST_UPDATE_AT.name, e))?;
     let mut map = Map::with_capacity(fields.len());
     for (i, field) in fields.iter().enumerate() {
-        let idx = i + 4;
+        let idx = i + META.len();
         let name = field.name;
         let e = |err| decode_err(document, name, err);
         let value = match field.kind {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use forze_core::{Error, Result};
 
-use crate::sql::{quote_ident, validate_ident};
+use crate::ident::{quote_ident, validate_ident};
 
 /// Connection-pool settings for [`PostgresClient`](crate::PostgresClient).
 ///

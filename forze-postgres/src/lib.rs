@@ -1,12 +1,32 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # How this crate is organised
+//!
+//! The modules are private and depend on each other one way only, lower to higher:
+//!
+//! - **Foundations**, which import no other module: `error` maps sqlx errors to forze errors
+//!   (kinds, not-applied marks, redacted messages); `ident` quotes identifiers and checks that
+//!   Postgres can hold them; `columns` is the one home of what a document table holds (the
+//!   metadata columns and the field-kind → SQL type table).
+//! - **Settings and connections**: `config` ([`PostgresConfig`], [`PostgresDocumentConfig`]);
+//!   `probe` (failing fast when the server refuses connections); `client` ([`PostgresClient`],
+//!   the pool and the documents registered on it).
+//! - **Translation**: `codec` turns JSON field values into typed parameters and result rows back
+//!   into JSON; `sql` renders [`create_table_sql`] and the statements of one table.
+//! - **Operations**: `schema` is the opt-in schema check; `tx` the transactions
+//!   ([`PostgresTransactionManager`]); `store` the document store ([`PostgresDocumentBackend`]).
+//! - **Wiring**: `module` registers all of it with the forze runtime ([`PostgresDepsModule`],
+//!   [`PostgresLifecycleModule`]).
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![doc(test(attr(deny(warnings))))]
 
 mod client;
 mod codec;
+mod columns;
 mod config;
 mod error;
+mod ident;
 mod module;
 mod probe;
 mod schema;

@@ -12,6 +12,7 @@ use forze_core::store::BoxFuture;
 
 use crate::client::PostgresClient;
 use crate::config::{PostgresConfig, PostgresDocumentConfig};
+use crate::schema;
 use crate::store::PostgresDocumentBackend;
 use crate::tx::PostgresTransactionManager;
 
@@ -159,7 +160,7 @@ impl PostgresLifecycleModule {
             .await?;
         if self.check_schema {
             self.client.enable_schema_check();
-            if let Err(e) = self.client.check_registered_schemas().await {
+            if let Err(e) = schema::check_registered(&self.client).await {
                 // Shutdown runs only after a successful startup: release the pool now.
                 self.client.close().await;
                 return Err(e);

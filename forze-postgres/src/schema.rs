@@ -2,32 +2,16 @@
 
 use std::collections::HashMap;
 
-use forze_core::{Error, FieldKind, FieldSchema, Result};
+use forze_core::{Error, FieldSchema, Result};
 
 use crate::client::PostgresClient;
+use crate::columns::{META, sql_type};
 use crate::config::PostgresDocumentConfig;
 use crate::error::{from_sqlx, timed_out};
-use crate::sql::column_type;
 
 const COLUMNS_SQL: &str = "SELECT column_name::text, data_type::text, is_nullable = 'YES' \
                            FROM information_schema.columns \
                            WHERE table_schema = $1 AND table_name = $2";
-
-/// The `information_schema` data types a field kind accepts.
-fn accepted(kind: FieldKind) -> &'static [&'static str] {
-    match kind {
-        FieldKind::Text => &["text", "character varying"],
-        FieldKind::SmallInt => &["smallint"],
-        FieldKind::Int => &["integer"],
-        FieldKind::BigInt => &["bigint"],
-        FieldKind::Real => &["real"],
-        FieldKind::Double => &["double precision"],
-        FieldKind::Bool => &["boolean"],
-        FieldKind::Uuid => &["uuid"],
-        FieldKind::Timestamp => &["timestamp with time zone"],
-        _ => &["jsonb"],
-    }
-}
 
 /// Check that `config`'s table exists and has the metadata columns and a column of a matching
 /// type for every field; a nullable field needs a nullable column.
@@ -64,27 +48,22 @@ pub(crate) async fn check_table(
         .into_iter()
         .map(|(name, ty, nullable)| (name, (ty, nullable)))
         .collect();
-    let meta = [
-        ("id", FieldKind::Uuid),
-        ("rev", FieldKind::BigInt),
-        ("created_at", FieldKind::Timestamp),
-        ("last_update_at", FieldKind::Timestamp),
-    ];
-    let wanted = meta
+    let wanted = META
         .iter()
-        .map(|(name, kind)| (*name, *kind, false))
+        .map(|m| (m.name, m.kind, false))
         .chain(fields.iter().map(|f| (f.name, f.kind, f.nullable)));
     for (name, kind, nullable) in wanted {
+        let expected = sql_type(kind);
         let Some((ty, col_nullable)) = columns.get(name) else {
             return Err(Error::config(format!(
                 "{what}: table {table} has no column `{name}` (expected {})",
-                column_type(kind)
+                expected.column
             )));
         };
-        if !accepted(kind).contains(&ty.as_str()) {
+        if !expected.reported.contains(&ty.as_str()) {
             return Err(Error::config(format!(
                 "{what}: column `{name}` of {table} is {ty}, expected {}",
-                column_type(kind)
+                expected.column
             )));
         }
         if nullable && !col_nullable {
@@ -92,6 +71,14 @@ pub(crate) async fn check_table(
                 "{what}: column `{name}` of {table} is NOT NULL but the field is optional"
             )));
         }
+    }
+    Ok(())
+}
+
+/// Check every document table registered on `client` (and its fields, where already known).
+pub(crate) async fn check_registered(client: &PostgresClient) -> Result<()> {
+    for doc in client.registered_documents() {
+        check_table(client, &doc.name, &doc.config, doc.fields.unwrap_or(&[])).await?;
     }
     Ok(())
 }

@@ -1,92 +1,20 @@
-//! SQL text: identifier quoting, column types, the statements of one document table.
+//! SQL text: the `CREATE TABLE` of a document table and the statements that read and write it.
 //!
-//! Identifiers are always quoted (`"` doubled inside); values are always bound parameters.
+//! Names go through [`quote_ident`]; values are always bound parameters.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use forze_core::FieldSchema;
 use forze_core::store::SortOrder;
-use forze_core::{Error, FieldKind, FieldSchema, Result};
 
+use crate::columns::{ID, META, sql_type};
 use crate::config::PostgresDocumentConfig;
-
-/// The metadata columns, in the order every statement selects them.
-pub(crate) const META_COLUMNS: [&str; 4] = ["id", "rev", "created_at", "last_update_at"];
-
-/// Postgres silently truncates longer identifiers (NAMEDATALEN - 1).
-const MAX_IDENT_BYTES: usize = 63;
-
-/// `name` as a quoted identifier: `"name"`, with any `"` doubled.
-pub(crate) fn quote_ident(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 2);
-    out.push('"');
-    for c in name.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
-/// Check that Postgres can hold `name` as an identifier without truncating or rejecting it.
-pub(crate) fn validate_ident(document: &str, what: &str, name: &str) -> Result<()> {
-    let problem = if name.is_empty() {
-        Some("is empty")
-    } else if name.len() > MAX_IDENT_BYTES {
-        Some("is longer than 63 bytes (postgres would truncate it)")
-    } else if name.chars().any(char::is_control) {
-        Some("contains NUL or control characters")
-    } else {
-        None
-    };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(Error::config(format!(
-            "document `{document}`: postgres {what} name {problem}; expected 1 to 63 bytes of \
-             printable characters"
-        ))),
-    }
-}
-
-/// The column type of a field kind.
-pub(crate) fn column_type(kind: FieldKind) -> &'static str {
-    match kind {
-        FieldKind::Text => "text",
-        FieldKind::SmallInt => "smallint",
-        FieldKind::Int => "integer",
-        FieldKind::BigInt => "bigint",
-        FieldKind::Real => "real",
-        FieldKind::Double => "double precision",
-        FieldKind::Bool => "boolean",
-        FieldKind::Uuid => "uuid",
-        FieldKind::Timestamp => "timestamptz",
-        FieldKind::Json => "jsonb",
-        // FieldKind is non-exhaustive: a kind added later is stored as JSON until mapped.
-        _ => "jsonb",
-    }
-}
-
-/// The array type used to bind a whole column at once (`UNNEST`).
-fn array_type(kind: FieldKind) -> &'static str {
-    match kind {
-        FieldKind::Text => "text[]",
-        FieldKind::SmallInt => "int2[]",
-        FieldKind::Int => "int4[]",
-        FieldKind::BigInt => "int8[]",
-        FieldKind::Real => "float4[]",
-        FieldKind::Double => "float8[]",
-        FieldKind::Bool => "bool[]",
-        FieldKind::Uuid => "uuid[]",
-        FieldKind::Timestamp => "timestamptz[]",
-        FieldKind::Json => "jsonb[]",
-        _ => "jsonb[]",
-    }
-}
+use crate::ident::quote_ident;
 
 /// `CREATE TABLE IF NOT EXISTS` for a document table: the metadata columns, then one column per
-/// field (typed by its [`FieldKind`], `NOT NULL` unless the field is nullable).
+/// field (typed by its [`FieldKind`](forze_core::FieldKind), `NOT NULL` unless the field is
+/// nullable).
 ///
 /// Meant for demos and tests; production schemas belong in migrations. The names are quoted, so
 /// any name is safe to render; a name Postgres cannot hold fails when the statement runs.
@@ -114,18 +42,20 @@ fn array_type(kind: FieldKind) -> &'static str {
 /// );
 /// ```
 pub fn create_table_sql(config: &PostgresDocumentConfig, fields: &'static [FieldSchema]) -> String {
-    let mut sql = format!(
-        "CREATE TABLE IF NOT EXISTS {} (\"id\" uuid PRIMARY KEY, \"rev\" bigint NOT NULL, \
-         \"created_at\" timestamptz NOT NULL, \"last_update_at\" timestamptz NOT NULL",
-        config.qualified_name()
-    );
-    for field in fields {
+    let meta = META.iter().map(|m| (m.name, m.kind, m.constraint));
+    let fields = fields.iter().map(|f| {
+        let constraint = if f.nullable { "" } else { "NOT NULL" };
+        (f.name, f.kind, constraint)
+    });
+    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (", config.qualified_name());
+    for (i, (name, kind, constraint)) in meta.chain(fields).enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let space = if constraint.is_empty() { "" } else { " " };
         let _ = write!(
             sql,
-            ", {} {}{}",
-            quote_ident(field.name),
-            column_type(field.kind),
-            if field.nullable { "" } else { " NOT NULL" }
+            "{sep}{} {}{space}{constraint}",
+            quote_ident(name),
+            sql_type(kind).column
         );
     }
     sql.push(')');
@@ -152,16 +82,15 @@ pub(crate) struct Statements {
 impl Statements {
     pub(crate) fn new(config: &PostgresDocumentConfig, fields: &[FieldSchema]) -> Self {
         let table = config.qualified_name();
-        let names: Vec<String> = META_COLUMNS
-            .iter()
-            .copied()
-            .chain(fields.iter().map(|f| f.name))
-            .map(quote_ident)
-            .collect();
+        let all = || {
+            META.iter()
+                .map(|m| (m.name, m.kind))
+                .chain(fields.iter().map(|f| (f.name, f.kind)))
+        };
+        let names: Vec<String> = all().map(|(name, _)| quote_ident(name)).collect();
         let columns = names.join(", ");
-        let arrays: Vec<String> = ["uuid[]", "int8[]", "timestamptz[]", "timestamptz[]"]
-            .into_iter()
-            .chain(fields.iter().map(|f| array_type(f.kind)))
+        let arrays: Vec<String> = all()
+            .map(|(_, kind)| sql_type(kind).array)
             .enumerate()
             .map(|(i, ty)| format!("${}::{ty}", i + 1))
             .collect();
@@ -222,7 +151,7 @@ impl Statements {
             SortOrder::Asc => "ASC",
             SortOrder::Desc => "DESC",
         };
-        let order_by = if sort == "id" {
+        let order_by = if sort == ID.name {
             format!("\"id\" {dir}")
         } else {
             format!("{} {dir}, \"id\" {dir}", quote_ident(sort))
@@ -237,26 +166,7 @@ impl Statements {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_doubles_quotes_and_keeps_everything_else() {
-        assert_eq!(quote_ident("products"), "\"products\"");
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(
-            quote_ident("x\"; DROP TABLE t; --"),
-            "\"x\"\"; DROP TABLE t; --\""
-        );
-    }
-
-    #[test]
-    fn identifiers_postgres_cannot_hold_are_rejected() {
-        assert!(validate_ident("d", "table", "ok name; \"quoted\"").is_ok());
-        for bad in ["", "a\0b", "tab\there", &"x".repeat(64)] {
-            let err = validate_ident("d", "table", bad).expect_err(bad);
-            assert_eq!(err.kind(), forze_core::ErrorKind::Config);
-        }
-        assert!(validate_ident("d", "table", &"x".repeat(63)).is_ok());
-    }
+    use forze_core::FieldKind;
 
     static FIELDS: [FieldSchema; 2] = [
         FieldSchema::new("name", FieldKind::Text, false),

@@ -21,10 +21,12 @@ use uuid::Uuid;
 
 use crate::client::PostgresClient;
 use crate::codec::{Column, Param, PgQuery, decode_row, encode};
+use crate::columns::{ID, is_meta, meta_names};
 use crate::config::PostgresDocumentConfig;
 use crate::error::{UNIQUE_VIOLATION, constraint, from_sqlx, sqlstate, timed_out};
+use crate::ident::validate_ident;
 use crate::schema;
-use crate::sql::{META_COLUMNS, Statements, validate_ident};
+use crate::sql::Statements;
 use crate::tx::PostgresTransaction;
 
 /// How many ids a not-found message lists before it says "and N more".
@@ -80,11 +82,11 @@ impl DocumentBackend for PostgresDocumentBackend {
         let mut seen = HashSet::new();
         for field in binding.fields {
             validate_ident(name, "column", field.name)?;
-            if META_COLUMNS.contains(&field.name) {
+            if is_meta(field.name) {
                 return Err(Error::config(format!(
-                    "document `{name}`: field `{}` clashes with a metadata column (id, rev, \
-                     created_at, last_update_at)",
-                    field.name
+                    "document `{name}`: field `{}` clashes with a metadata column ({})",
+                    field.name,
+                    meta_names()
                 )));
             }
             if !seen.insert(field.name) {
@@ -855,15 +857,15 @@ impl DocumentStore for PostgresDocumentStore {
             self.no_tenant(cx)?;
             let (sort, order) = match &q.sort {
                 Some((field, order)) => (field.as_ref(), *order),
-                None => ("id", SortOrder::Asc),
+                None => (ID.name, SortOrder::Asc),
             };
-            if !META_COLUMNS.contains(&sort) && !self.fields.iter().any(|f| f.name == sort) {
+            if !is_meta(sort) && !self.fields.iter().any(|f| f.name == sort) {
                 return Err(Error::new(
                     ErrorKind::Validation,
                     format!(
-                        "{}: unknown sort field `{sort}`; expected one of: id, rev, created_at, \
-                         last_update_at{}{}",
+                        "{}: unknown sort field `{sort}`; expected one of: {}{}{}",
                         self.what,
+                        meta_names(),
                         if self.fields.is_empty() { "" } else { ", " },
                         self.field_names()
                     ),
