@@ -1,15 +1,26 @@
-//! A minimal line-chart renderer: RGB pixels, Bresenham lines, a 5×7 bitmap font, PNG output.
+//! The hit-ratio chart: panels of lines over a log2 x axis, drawn with plotters into an RGB
+//! buffer and written as PNG.
+//!
+//! Text is set in Inconsolata (SIL Open Font License, `bench/assets/`), embedded in the binary,
+//! so the chart is the same on any machine, with or without system fonts.
 
+use std::fmt::Display;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
 pub(crate) type Rgb = [u8; 3];
 
-pub(crate) const WHITE: Rgb = [255, 255, 255];
-pub(crate) const BLACK: Rgb = [0, 0, 0];
-pub(crate) const GREY: Rgb = [120, 120, 120];
-pub(crate) const LIGHT: Rgb = [225, 225, 225];
+const GREY: RGBColor = RGBColor(120, 120, 120);
+const LIGHT: RGBColor = RGBColor(225, 225, 225);
+
+/// The name the embedded font is registered under.
+const FONT: &str = "inconsolata";
+static FONT_FILE: &[u8] = include_bytes!("../assets/Inconsolata.otf");
 
 /// One line of a panel.
 #[derive(Debug)]
@@ -32,384 +43,186 @@ pub(crate) struct Panel {
     pub(crate) series: Vec<Series>,
 }
 
-/// An RGB image.
-#[derive(Debug)]
-pub(crate) struct Canvas {
-    width: usize,
-    height: usize,
-    pixels: Vec<u8>,
+/// Draw `panels` side by side, each `panel_w` × `panel_h` pixels, into a PNG at `path`.
+pub(crate) fn save_png(
+    panels: &[Panel],
+    (panel_w, panel_h): (u32, u32),
+    path: &Path,
+) -> Result<(), String> {
+    register_font(FONT, FontStyle::Normal, FONT_FILE)
+        .map_err(|_| "the embedded font does not parse".to_owned())?;
+    let (width, height) = (panel_w * panels.len() as u32, panel_h);
+    let mut pixels = vec![255; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let failed = |e: &dyn Display| format!("drawing {}: {e}", path.display());
+        for (area, panel) in root
+            .split_evenly((1, panels.len().max(1)))
+            .iter()
+            .zip(panels)
+        {
+            draw_panel(area, panel).map_err(|e| failed(&e))?;
+        }
+        root.present().map_err(|e| failed(&e))?;
+    }
+    write_png(path, (width, height), &pixels)
 }
 
-impl Canvas {
-    pub(crate) fn new(width: usize, height: usize) -> Self {
-        Canvas {
-            width,
-            height,
-            pixels: vec![255; width * height * 3],
-        }
-    }
-
-    fn set(&mut self, x: i64, y: i64, color: Rgb) {
-        if x < 0 || y < 0 || x >= self.width as i64 || y >= self.height as i64 {
-            return;
-        }
-        let at = (y as usize * self.width + x as usize) * 3;
-        self.pixels[at..at + 3].copy_from_slice(&color);
-    }
-
-    pub(crate) fn fill_rect(&mut self, x: i64, y: i64, w: i64, h: i64, color: Rgb) {
-        for yy in y..y + h {
-            for xx in x..x + w {
-                self.set(xx, yy, color);
-            }
-        }
-    }
-
-    /// A line `thickness` pixels wide.
-    pub(crate) fn line(&mut self, from: (i64, i64), to: (i64, i64), thickness: i64, color: Rgb) {
-        self.dashed_line(from, to, thickness, color, None);
-    }
-
-    /// A line, drawn only on the first half of every `dash`-pixel period if `dash` is given.
-    pub(crate) fn dashed_line(
-        &mut self,
-        from: (i64, i64),
-        to: (i64, i64),
-        thickness: i64,
-        color: Rgb,
-        dash: Option<i64>,
-    ) {
-        let (mut x, mut y) = from;
-        let (dx, dy) = ((to.0 - x).abs(), -(to.1 - y).abs());
-        let (sx, sy) = (if x < to.0 { 1 } else { -1 }, if y < to.1 { 1 } else { -1 });
-        let mut err = dx + dy;
-        let half = thickness / 2;
-        let mut step = 0i64;
-        loop {
-            if dash.is_none_or(|period| step % period < period / 2) {
-                self.fill_rect(x - half, y - half, thickness, thickness, color);
-            }
-            step += 1;
-            if (x, y) == to {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
-        }
-    }
-
-    /// A square marker centred on (x, y): filled, or a 2-pixel outline.
-    pub(crate) fn marker(&mut self, (x, y): (i64, i64), hollow: bool, color: Rgb) {
-        if hollow {
-            self.fill_rect(x - 6, y - 6, 13, 13, color);
-            self.fill_rect(x - 4, y - 4, 9, 9, WHITE);
-        } else {
-            self.fill_rect(x - 4, y - 4, 9, 9, color);
-        }
-    }
-
-    /// Text with its top-left corner at (x, y), each font pixel `scale` pixels wide.
-    pub(crate) fn text(&mut self, x: i64, y: i64, text: &str, scale: i64, color: Rgb) {
-        for (i, ch) in text.chars().enumerate() {
-            let glyph = glyph(ch);
-            for (row, bits) in glyph.iter().enumerate() {
-                for col in 0..5 {
-                    if bits.as_bytes()[col] == b'#' {
-                        self.fill_rect(
-                            x + (i as i64 * 6 + col as i64) * scale,
-                            y + row as i64 * scale,
-                            scale,
-                            scale,
-                            color,
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    pub(crate) fn save_png(&self, path: &Path) -> Result<(), String> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut encoder =
-            png::Encoder::new(BufWriter::new(file), self.width as u32, self.height as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        encoder.set_compression(png::Compression::High);
-        let mut writer = encoder
-            .write_header()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        writer
-            .write_image_data(&self.pixels)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        writer
-            .finish()
-            .map_err(|e| format!("{}: {e}", path.display()))
-    }
+fn rgb([r, g, b]: Rgb) -> RGBColor {
+    RGBColor(r, g, b)
 }
 
-/// Width in pixels of `text` at `scale`.
-pub(crate) fn text_width(text: &str, scale: i64) -> i64 {
-    (text.chars().count() as i64 * 6 - 1).max(0) * scale
-}
-
-/// Draw `panel` into the rectangle at (x0, y0) of size (w, h).
-pub(crate) fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i64) {
-    let (left, right, top, bottom) = (78, 36, 56, 64);
-    let (px, py, pw, ph) = (x0 + left, y0 + top, w - left - right, h - top - bottom);
-    let (x_min, x_max) = panel
+/// Draw `panel` into `area`.
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    // x is drawn as log2(x); the ticks are powers of two, one per unit.
+    let (lo, hi) = panel
         .x_ticks
         .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-    let to_px = |x: f64, y: f64| -> (i64, i64) {
-        let fx = (x.log2() - x_min.log2()) / (x_max.log2() - x_min.log2()).max(f64::EPSILON);
-        (
-            px + (fx * pw as f64).round() as i64,
-            py + ph - (y.clamp(0.0, 1.0) * ph as f64).round() as i64,
-        )
-    };
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| {
+            (lo.min(x.log2()), hi.max(x.log2()))
+        });
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, (FONT, 24))
+        .margin_top(8)
+        .margin_left(12)
+        .margin_right(36)
+        .margin_bottom(8)
+        .x_label_area_size(56)
+        .y_label_area_size(64)
+        .build_cartesian_2d(lo..hi, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_labels(panel.x_ticks.len())
+        .y_labels(6)
+        .x_label_formatter(&|x| format!("{}", x.exp2().round()))
+        .y_label_formatter(&|y| format!("{y:.1}"))
+        .label_style((FONT, 20))
+        .x_desc(&panel.x_label)
+        .y_desc(&panel.y_label)
+        .axis_desc_style((FONT, 20))
+        .bold_line_style(LIGHT)
+        .light_line_style(TRANSPARENT)
+        .axis_style(BLACK.stroke_width(2))
+        .draw()?;
 
-    // Title and axis labels.
-    canvas.text(
-        px + (pw - text_width(&panel.title, 2)) / 2,
-        y0 + 14,
-        &panel.title,
-        2,
-        BLACK,
-    );
-    canvas.text(
-        px + (pw - text_width(&panel.x_label, 2)) / 2,
-        py + ph + 36,
-        &panel.x_label,
-        2,
-        BLACK,
-    );
-    canvas.text(px, py - 18, &panel.y_label, 2, GREY);
-
-    // Grid, ticks and tick labels.
-    for tenth in 0..=5 {
-        let y = f64::from(tenth) / 5.0;
-        let (_, yy) = to_px(x_min, y);
-        canvas.line((px, yy), (px + pw, yy), 1, LIGHT);
-        let label = format!("{y:.1}");
-        canvas.text(px - 10 - text_width(&label, 2), yy - 7, &label, 2, BLACK);
-    }
-    for &x in &panel.x_ticks {
-        let (xx, _) = to_px(x, 0.0);
-        canvas.line((xx, py), (xx, py + ph), 1, LIGHT);
-        canvas.line((xx, py + ph), (xx, py + ph + 5), 1, BLACK);
-        let label = format!("{x}");
-        canvas.text(
-            xx - text_width(&label, 2) / 2,
-            py + ph + 10,
-            &label,
-            2,
-            BLACK,
-        );
-    }
-    canvas.line((px, py), (px, py + ph), 2, BLACK);
-    canvas.line((px, py + ph), (px + pw, py + ph), 2, BLACK);
-
-    // Lines with square markers; dashed reference series first, so solid lines stay visible.
+    // Dashed reference series first, so the solid lines stay visible over them.
     let mut order: Vec<&Series> = panel.series.iter().collect();
     order.sort_by_key(|series| !series.dashed);
     for series in order {
-        let points: Vec<(i64, i64)> = series.points.iter().map(|&(x, y)| to_px(x, y)).collect();
-        let dash = series.dashed.then_some(14);
-        for pair in points.windows(2) {
-            canvas.dashed_line(pair[0], pair[1], 3, series.color, dash);
+        let color = rgb(series.color);
+        let points = series.points.iter().map(|&(x, y)| (x.log2(), y));
+        let line = color.stroke_width(3);
+        if series.dashed {
+            chart.draw_series(DashedLineSeries::new(points.clone(), 7, 7, line))?;
+        } else {
+            chart.draw_series(LineSeries::new(points.clone(), line))?;
         }
-        for &point in &points {
-            canvas.marker(point, series.dashed, series.color);
+        for (half, style) in marker(series.dashed, color) {
+            chart.draw_series(points.clone().map(|p| {
+                EmptyElement::at(p) + Rectangle::new([(-half, -half), (half, half)], style)
+            }))?;
         }
     }
 
-    // Legend, bottom right inside the plot.
-    let longest = panel
-        .series
-        .iter()
-        .map(|s| text_width(&s.name, 2))
-        .max()
-        .unwrap_or(0);
-    let (lw, lh) = (longest + 56, panel.series.len() as i64 * 22 + 12);
-    let (lx, ly) = (px + pw - lw - 10, py + ph - lh - 10);
-    canvas.fill_rect(lx, ly, lw, lh, WHITE);
-    for (a, b) in [
-        ((lx, ly), (lx + lw, ly)),
-        ((lx, ly + lh), (lx + lw, ly + lh)),
-        ((lx, ly), (lx, ly + lh)),
-        ((lx + lw, ly), (lx + lw, ly + lh)),
-    ] {
-        canvas.line(a, b, 1, GREY);
+    // The legend, in the panel's order: entries without points of their own.
+    for series in &panel.series {
+        let (color, dashed) = (rgb(series.color), series.dashed);
+        chart
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())?
+            .label(&series.name)
+            .legend(move |(x, y)| {
+                // A dashed key is two pieces of the line; a solid one, the whole line twice.
+                let (first, second) = if dashed { (7, 21) } else { (28, 0) };
+                let line = color.stroke_width(3);
+                let [(outer, outer_style), (inner, inner_style)] = marker(dashed, color);
+                EmptyElement::at((x + 14, y))
+                    + PathElement::new([(-14, 0), (first - 14, 0)], line)
+                    + PathElement::new([(second - 14, 0), (14, 0)], line)
+                    + Rectangle::new([(-outer, -outer), (outer, outer)], outer_style)
+                    + Rectangle::new([(-inner, -inner), (inner, inner)], inner_style)
+            });
     }
-    for (i, series) in panel.series.iter().enumerate() {
-        let y = ly + 10 + i as i64 * 22;
-        let dash = series.dashed.then_some(10);
-        canvas.dashed_line((lx + 8, y + 7), (lx + 36, y + 7), 3, series.color, dash);
-        canvas.marker((lx + 22, y + 7), series.dashed, series.color);
-        canvas.text(lx + 44, y, &series.name, 2, BLACK);
-    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .margin(10)
+        .legend_area_size(36)
+        .label_font((FONT, 20))
+        .background_style(WHITE)
+        .border_style(GREY)
+        .draw()?;
+    Ok(())
 }
 
-/// The 5×7 glyph of `ch` (lowercase letters, digits and some punctuation; anything else is a
-/// box). Uppercase letters are drawn as lowercase.
-fn glyph(ch: char) -> [&'static str; 7] {
-    match ch.to_ascii_lowercase() {
-        ' ' => [
-            ".....", ".....", ".....", ".....", ".....", ".....", ".....",
-        ],
-        '0' => [
-            ".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###.",
-        ],
-        '1' => [
-            "..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###.",
-        ],
-        '2' => [
-            ".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####",
-        ],
-        '3' => [
-            "#####", "...#.", "..#..", "...#.", "....#", "#...#", ".###.",
-        ],
-        '4' => [
-            "...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#.",
-        ],
-        '5' => [
-            "#####", "#....", "####.", "....#", "....#", "#...#", ".###.",
-        ],
-        '6' => [
-            "..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###.",
-        ],
-        '7' => [
-            "#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#...",
-        ],
-        '8' => [
-            ".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###.",
-        ],
-        '9' => [
-            ".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##..",
-        ],
-        'a' => [
-            ".....", ".....", ".###.", "....#", ".####", "#...#", ".####",
-        ],
-        'b' => [
-            "#....", "#....", "#.##.", "##..#", "#...#", "#...#", "####.",
-        ],
-        'c' => [
-            ".....", ".....", ".###.", "#....", "#....", "#...#", ".###.",
-        ],
-        'd' => [
-            "....#", "....#", ".##.#", "#..##", "#...#", "#...#", ".####",
-        ],
-        'e' => [
-            ".....", ".....", ".###.", "#...#", "#####", "#....", ".###.",
-        ],
-        'f' => [
-            "..##.", ".#..#", ".#...", "###..", ".#...", ".#...", ".#...",
-        ],
-        'g' => [
-            ".....", ".####", "#...#", "#...#", ".####", "....#", ".###.",
-        ],
-        'h' => [
-            "#....", "#....", "#.##.", "##..#", "#...#", "#...#", "#...#",
-        ],
-        'i' => [
-            "..#..", ".....", ".##..", "..#..", "..#..", "..#..", ".###.",
-        ],
-        'j' => [
-            "...#.", ".....", "..##.", "...#.", "...#.", "#..#.", ".##..",
-        ],
-        'k' => [
-            "#....", "#....", "#..#.", "#.#..", "##...", "#.#..", "#..#.",
-        ],
-        'l' => [
-            ".##..", "..#..", "..#..", "..#..", "..#..", "..#..", ".###.",
-        ],
-        'm' => [
-            ".....", ".....", "##.#.", "#.#.#", "#.#.#", "#...#", "#...#",
-        ],
-        'n' => [
-            ".....", ".....", "#.##.", "##..#", "#...#", "#...#", "#...#",
-        ],
-        'o' => [
-            ".....", ".....", ".###.", "#...#", "#...#", "#...#", ".###.",
-        ],
-        'p' => [
-            ".....", ".....", "####.", "#...#", "####.", "#....", "#....",
-        ],
-        'q' => [
-            ".....", ".....", ".##.#", "#..##", ".####", "....#", "....#",
-        ],
-        'r' => [
-            ".....", ".....", "#.##.", "##..#", "#....", "#....", "#....",
-        ],
-        's' => [
-            ".....", ".....", ".###.", "#....", ".###.", "....#", "####.",
-        ],
-        't' => [
-            ".#...", ".#...", "###..", ".#...", ".#...", ".#..#", "..##.",
-        ],
-        'u' => [
-            ".....", ".....", "#...#", "#...#", "#...#", "#..##", ".##.#",
-        ],
-        'v' => [
-            ".....", ".....", "#...#", "#...#", "#...#", ".#.#.", "..#..",
-        ],
-        'w' => [
-            ".....", ".....", "#...#", "#...#", "#.#.#", "#.#.#", ".#.#.",
-        ],
-        'x' => [
-            ".....", ".....", "#...#", ".#.#.", "..#..", ".#.#.", "#...#",
-        ],
-        'y' => [
-            ".....", ".....", "#...#", "#...#", ".####", "....#", ".###.",
-        ],
-        'z' => [
-            ".....", ".....", "#####", "...#.", "..#..", ".#...", "#####",
-        ],
-        '.' => [
-            ".....", ".....", ".....", ".....", ".....", ".##..", ".##..",
-        ],
-        ',' => [
-            ".....", ".....", ".....", ".....", ".##..", "..#..", ".#...",
-        ],
-        '_' => [
-            ".....", ".....", ".....", ".....", ".....", ".....", "#####",
-        ],
-        '-' => [
-            ".....", ".....", ".....", "#####", ".....", ".....", ".....",
-        ],
-        '+' => [
-            ".....", "..#..", "..#..", "#####", "..#..", "..#..", ".....",
-        ],
-        '=' => [
-            ".....", ".....", "#####", ".....", "#####", ".....", ".....",
-        ],
-        ':' => [
-            ".....", ".##..", ".##..", ".....", ".##..", ".##..", ".....",
-        ],
-        '(' => [
-            "...#.", "..#..", ".#...", ".#...", ".#...", "..#..", "...#.",
-        ],
-        ')' => [
-            ".#...", "..#..", "...#.", "...#.", "...#.", "..#..", ".#...",
-        ],
-        '/' => [
-            ".....", "....#", "...#.", "..#..", ".#...", "#....", ".....",
-        ],
-        '%' => [
-            "##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##",
-        ],
-        _ => [
-            "#####", "#...#", "#...#", "#...#", "#...#", "#...#", "#####",
-        ],
+/// A square marker as two filled squares (half-size, style), the second drawn over the first:
+/// a solid 9-pixel square, or a hollow 13-pixel one with a 2-pixel outline.
+fn marker(hollow: bool, color: RGBColor) -> [(i32, ShapeStyle); 2] {
+    let (outer, inner) = if hollow { (6, WHITE) } else { (4, color) };
+    [(outer, color.filled()), (4, inner.filled())]
+}
+
+fn write_png(path: &Path, (width, height): (u32, u32), pixels: &[u8]) -> Result<(), String> {
+    let failed = |e: &dyn Display| format!("{}: {e}", path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let file = File::create(path).map_err(|e| failed(&e))?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header().map_err(|e| failed(&e))?;
+    writer.write_image_data(pixels).map_err(|e| failed(&e))?;
+    writer.finish().map_err(|e| failed(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufReader;
+
+    use super::*;
+
+    /// The chart decodes as a PNG of the asked size, with the series' colours and the title's
+    /// text (dark pixels in the top band) drawn.
+    #[test]
+    fn draws_panels_with_lines_and_text() {
+        let series = |name: &str, color: Rgb, dashed| Series {
+            name: name.to_owned(),
+            color,
+            dashed,
+            points: vec![(64.0, 0.2), (512.0, 0.5), (4096.0, 0.9)],
+        };
+        let panel = |title: &str| Panel {
+            title: title.to_owned(),
+            x_label: "capacity".to_owned(),
+            y_label: "hit ratio".to_owned(),
+            x_ticks: vec![64.0, 512.0, 4096.0],
+            series: vec![
+                series("solid", [214, 39, 40], false),
+                series("dashed", [44, 160, 44], true),
+            ],
+        };
+        let path = std::env::temp_dir().join(format!("forze-plot-{}.png", std::process::id()));
+        save_png(&[panel("left"), panel("right")], (320, 240), &path).unwrap();
+
+        let decoder = png::Decoder::new(BufReader::new(File::open(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((info.width, info.height), (640, 240));
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+
+        let rgb: Vec<Rgb> = pixels.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
+        assert!(rgb.contains(&[214, 39, 40]), "the solid series is drawn");
+        assert!(rgb.contains(&[44, 160, 44]), "the dashed series is drawn");
+        let title_band = &rgb[..640 * 30];
+        assert!(
+            title_band.iter().any(|p| p.iter().all(|&c| c < 100)),
+            "the titles are drawn"
+        );
     }
 }

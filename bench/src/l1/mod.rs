@@ -16,7 +16,7 @@ use forze_core::clock::{MockClock, SharedClock};
 use serde_json::{Map, Value, json};
 
 use crate::Context;
-use crate::plot::{Canvas, Panel, Series, draw_panel};
+use crate::plot::{self, Panel, Series};
 use crate::report::Report;
 use stores::{Kind, Store, TINY_LFU_SEED, hit_ratio};
 use workloads::Workload;
@@ -150,20 +150,8 @@ pub(crate) fn run(cx: &Context, report: &mut Report) -> Result<(), String> {
             series,
         });
     }
-    let (panel_w, panel_h) = (640, 520);
-    let mut canvas = Canvas::new(panel_w * panels.len(), panel_h);
-    for (i, panel) in panels.iter().enumerate() {
-        draw_panel(
-            &mut canvas,
-            panel,
-            (i * panel_w) as i64,
-            0,
-            panel_w as i64,
-            panel_h as i64,
-        );
-    }
     let chart = cx.root.join("docs/l1-hit-ratio.png");
-    canvas.save_png(&chart)?;
+    plot::save_png(&panels, (640, 520), &chart)?;
     println!("\nchart: {}", chart.display());
 
     // Per-access cost.
