@@ -116,6 +116,29 @@ pub(crate) fn idle_prefix(namespace: &str) -> String {
     format!("fz:{}:{};idle:", namespace.len(), namespace)
 }
 
+/// Split `fz:<len>:<namespace>:{<key>}` into its prefix `fz:<len>:<namespace>:` and `<key>`.
+pub(crate) fn split_data_key(key: &[u8]) -> Option<(&str, &str)> {
+    let key = std::str::from_utf8(key).ok()?;
+    let rest = key.strip_prefix("fz:")?;
+    let colon = rest.find(':')?;
+    let digits = &rest[..colon];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let len: usize = digits.parse().ok()?;
+    // "fz:" + digits + ":" + namespace + ":"
+    let prefix_len = len.checked_add(colon + 5)?;
+    if key.len() < prefix_len || !key.is_char_boundary(prefix_len) {
+        return None;
+    }
+    let (prefix, tagged) = key.split_at(prefix_len);
+    if !prefix.ends_with(':') {
+        return None;
+    }
+    let inner = tagged.strip_prefix('{')?.strip_suffix('}')?;
+    Some((prefix, inner))
+}
+
 /// A data key, written straight into the command buffer: `<prefix>{<key>}`.
 ///
 /// With the idle prefix ([`idle_prefix`]) it is the companion idle key.

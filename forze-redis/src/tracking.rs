@@ -173,33 +173,10 @@ impl Routes {
 
     /// The sinks and the cache key of a pushed data key, if it is ours.
     fn route<'k>(&self, key: &'k [u8]) -> Option<(&[SharedSink], &'k str)> {
-        let (prefix, cache_key) = split_data_key(key)?;
+        let (prefix, cache_key) = crate::codec::split_data_key(key)?;
         let sinks = self.by_prefix.get(prefix)?;
         Some((sinks, cache_key))
     }
-}
-
-/// Split `fz:<len>:<namespace>:{<key>}` into its prefix `fz:<len>:<namespace>:` and `<key>`.
-fn split_data_key(key: &[u8]) -> Option<(&str, &str)> {
-    let key = std::str::from_utf8(key).ok()?;
-    let rest = key.strip_prefix("fz:")?;
-    let colon = rest.find(':')?;
-    let digits = &rest[..colon];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let len: usize = digits.parse().ok()?;
-    // "fz:" + digits + ":" + namespace + ":"
-    let prefix_len = len.checked_add(colon + 5)?;
-    if key.len() < prefix_len || !key.is_char_boundary(prefix_len) {
-        return None;
-    }
-    let (prefix, tagged) = key.split_at(prefix_len);
-    if !prefix.ends_with(':') {
-        return None;
-    }
-    let inner = tagged.strip_prefix('{')?.strip_suffix('}')?;
-    Some((prefix, inner))
 }
 
 struct State {
@@ -916,6 +893,7 @@ fn unit_random() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::split_data_key;
     use forze_core::cache::{InvalidationSink, PushSupport};
 
     #[derive(Debug, Default)]

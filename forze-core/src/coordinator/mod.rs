@@ -45,7 +45,9 @@
 //! (not provided by any backend yet) would stay TTL-only by design: one tracking stream cannot
 //! cover several servers or an open set of prefixes.
 
+mod counters;
 mod document;
+mod key;
 mod l1;
 mod lane;
 mod push;
@@ -55,6 +57,7 @@ mod xfetch;
 use std::time::Duration;
 
 pub(crate) use document::{CacheSource, DocumentLane};
+pub(crate) use key::tenant_key;
 pub(crate) use lane::CacheLane;
 pub use push::L1PushStats;
 pub(crate) use push::{PushFanOut, PushTarget};

@@ -39,10 +39,7 @@ impl CacheHandle {
 
     /// The cache key the read path uses for `key` (the tenant prefix added).
     pub fn key(&self, key: &str) -> String {
-        match self.tenant {
-            Some(tenant) => format!("{tenant}:{key}"),
-            None => key.to_owned(),
-        }
+        crate::coordinator::tenant_key(self.tenant, key)
     }
 
     /// The raw cached entry under `key` (a document id as text): the rev and the encoded read

@@ -14,7 +14,7 @@ use crate::l1::L1Key;
 use crate::model::Document;
 use crate::store::StoreCx;
 
-use crate::coordinator::lane::cache_key;
+use crate::coordinator::key::cache_key;
 
 use super::Cached;
 

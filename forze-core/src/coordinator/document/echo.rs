@@ -7,7 +7,7 @@ use crate::coordinator::push::{Change, Echo, PushTarget};
 use crate::l1::L1Key;
 use crate::model::Document;
 
-use crate::coordinator::lane::{cache_key, parse_cache_key};
+use crate::coordinator::key::{cache_key, parse_cache_key};
 
 use super::Cached;
 

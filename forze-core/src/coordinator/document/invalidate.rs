@@ -11,7 +11,7 @@ use crate::model::Document;
 use crate::store::BoxFuture;
 use crate::tx::AfterCommit;
 
-use crate::coordinator::lane::cache_key;
+use crate::coordinator::key::cache_key;
 
 use super::Cached;
 

@@ -17,7 +17,7 @@ use crate::l1::{L1Config, L1Key, build_store};
 use crate::model::Document;
 use crate::store::StoreCx;
 
-use crate::coordinator::lane::KeyBuf;
+use crate::coordinator::key::KeyBuf;
 
 use super::Cached;
 
