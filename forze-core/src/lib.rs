@@ -17,6 +17,29 @@
 //! let l1 = PRODUCT_SPEC.cache.as_ref().and_then(|c| c.l1).expect("l1 configured");
 //! assert_eq!(l1.ttl, std::time::Duration::from_secs(2));
 //! ```
+//!
+//! # How forze-core is organised
+//!
+//! Layers, from the bottom up; each imports only from the layers below it:
+//!
+//! * **Contracts and values**: [`model`](Document) (the `Document` trait, metadata, rows),
+//!   [`spec`] (what `#[document_spec]` fills, validated), [`store`] (the `DocumentStore`
+//!   backends implement), [`cache`] (the versioned cache contract: values, tombstones,
+//!   lookups, generations, push sinks), [`l1`] (bounded in-process stores: LRU, W-TinyLFU),
+//!   [`clock`], [`Error`]. The transaction scope (a store transaction and the invalidations
+//!   queued for after its commit) sits here too, so every layer above can use it.
+//! * **The coordinator** (private): the caching logic between the ports and the backends, written
+//!   against the traits only. A *lane* per (spec, runtime): the cache calls with their breaker,
+//!   timeout and prober; the pending invalidations and their flusher; the read path (L1, shared
+//!   cache, single-flight fetch and fill, the outage hold, the checks on what the cache
+//!   returns); early refresh; batch reads; invalidation after commit; and the lane as a target
+//!   of push invalidation. The coordinator of a runtime owns its lanes and push subscriptions.
+//! * **Ports**: [`DocumentQuery`], [`DocumentCommand`], [`CacheHandle`]: typed, cheap to clone,
+//!   the only API handlers call.
+//! * **The runtime** ([`runtime`]): backends registered by logical name, the lifecycle, contexts
+//!   and transactions. It hands the bound backends to the coordinator and starts and stops it.
+//! * **Embedded backends** ([`memory`]) implement the same contracts as Postgres and Redis and
+//!   run the same conformance suites (`testing`, behind the `testing` feature).
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![doc(test(attr(deny(warnings))))]

@@ -45,7 +45,7 @@ struct RuntimeInner {
 /// the runtime; `bind` must not call back into the runtime.
 ///
 /// The lanes of specs with `l1(...)` take push invalidations from their cache
-/// ([`Cache::subscribe_invalidations`]): one subscription per cache name, made when the first
+/// ([`Cache::subscribe_invalidations`](crate::cache::Cache::subscribe_invalidations)): one subscription per cache name, made when the first
 /// such lane is built, held until [`shutdown`](Self::shutdown) or drop. Their counters are in
 /// [`CacheStats::push`](crate::CacheStats::push).
 ///
