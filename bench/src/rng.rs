@@ -1,29 +1,27 @@
-//! A small seeded generator (SplitMix64), so every workload is the same on every run and
-//! machine.
+//! A seeded generator (rand's `StdRng`), so every workload is the same on every run and machine.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(StdRng);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(StdRng::seed_from_u64(seed))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.random()
     }
 
-    /// Uniform in `0..n` (n > 0; the modulo bias is below 2^-40 for the sizes used here).
+    /// Uniform in `0..n` (n > 0).
     pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        self.0.random_range(0..n)
     }
 
     /// Uniform in `[0, 1)`.
     pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.random::<f64>()
     }
 }

@@ -26,6 +26,7 @@
 //! `exp(−(at + ttl − now) / (d·beta))`, so it rises as the real expiry nears, and sooner for
 //! entries that are expensive to recompute. An envelope with `d = 0` never elects.
 
+use crate::l1::hash::{SPLITMIX_GAMMA, mix64};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
@@ -96,7 +97,9 @@ pub(crate) fn decode<R: DeserializeOwned>(
     serde_json::from_slice::<R>(payload).map(|read| (read, None))
 }
 
-/// A lock-free SplitMix64 stream: uniform draws for elections, seedable for tests.
+/// A lock-free SplitMix64 stream (the mixer of [`crate::l1::hash`]): uniform draws for
+/// elections, seedable for reproducible tests (`CoordinatorConfig::early_refresh_seed`), seeded
+/// from `rand` otherwise.
 #[derive(Debug)]
 pub(crate) struct Draws {
     state: AtomicU64,
@@ -111,24 +114,15 @@ impl Draws {
 
     /// A seed that differs between lanes and processes.
     pub(crate) fn entropy() -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-        );
-        hasher.finish()
+        rand::random()
     }
 
     fn next_u64(&self) -> u64 {
-        let mut z = self
+        let z = self
             .state
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+            .fetch_add(SPLITMIX_GAMMA, Ordering::Relaxed)
+            .wrapping_add(SPLITMIX_GAMMA);
+        mix64(z)
     }
 
     /// Uniform in (0, 1].

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 
 mod expiry;
-mod hash;
+pub(crate) mod hash;
 mod lru;
 mod sketch;
 mod slab;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::coordinator::xfetch::Draws;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::BoxFuture;
 
@@ -112,9 +111,8 @@ impl CacheLane {
         let document = self.document.clone();
         let probes = Arc::clone(&self.probes);
         handle.spawn(async move {
-            let draws = Draws::new(Draws::entropy());
             loop {
-                tokio::time::sleep(interval.mul_f64(0.5 + 0.5 * draws.unit())).await;
+                tokio::time::sleep(interval.mul_f64(0.5 + 0.5 * rand::random::<f64>())).await;
                 let Some(breaker) = breaker.upgrade() else {
                     return;
                 };

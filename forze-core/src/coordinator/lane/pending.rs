@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::cache::Invalidation;
-use crate::coordinator::xfetch::Draws;
 
 use super::CacheLane;
 
@@ -147,10 +146,9 @@ impl CacheLane {
         };
         let owner: Weak<T> = Arc::downgrade(owner);
         handle.spawn(async move {
-            let draws = Draws::new(Draws::entropy());
             let mut backoff = FLUSH_BACKOFF_FIRST;
             loop {
-                tokio::time::sleep(backoff.mul_f64(0.5 + 0.5 * draws.unit())).await;
+                tokio::time::sleep(backoff.mul_f64(0.5 + 0.5 * rand::random::<f64>())).await;
                 let Some(owner) = owner.upgrade() else {
                     return;
                 };
