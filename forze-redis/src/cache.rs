@@ -119,7 +119,7 @@ impl RedisCache {
         let idle_prefix = codec::idle_prefix(&namespace).into();
         let push = config.invalidation_push_enabled();
         if push {
-            client.push_hub().want();
+            client.push_tracking().want();
         }
         RedisCache {
             client,
@@ -463,7 +463,7 @@ impl Cache for RedisCache {
         }
         Ok(self
             .client
-            .push_hub()
+            .push_tracking()
             .subscribe(&self.namespace, Arc::clone(&self.prefix), sink))
     }
 }

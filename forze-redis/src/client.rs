@@ -15,7 +15,7 @@ use redis::{AsyncConnectionConfig, Cmd, ErrorKind as RedisKind, ServerErrorKind,
 
 use crate::config::RedisConfig;
 use crate::error::{self, CallSite, Failure};
-use crate::tracking::{Hub, PushStats, Target};
+use crate::tracking::{PushTracking, PushStats, Target};
 
 /// URL schemes [`RedisClient::connect`] accepts.
 #[cfg(not(feature = "tls"))]
@@ -99,7 +99,7 @@ pub struct RedisClient {
 struct Inner {
     config: RedisConfig,
     state: RwLock<State>,
-    push: Arc<Hub>,
+    push: Arc<PushTracking>,
     /// The token the server's epoch key held when last read (`0`: not read yet).
     epoch: AtomicU64,
 }
@@ -145,7 +145,7 @@ impl RedisClient {
         config.validate()?;
         Ok(RedisClient {
             inner: Arc::new(Inner {
-                push: Arc::new(Hub::new(config.connect_timeout())),
+                push: Arc::new(PushTracking::new(config.connect_timeout())),
                 config,
                 state: RwLock::new(State::Idle),
                 epoch: AtomicU64::new(0),
@@ -313,7 +313,7 @@ impl RedisClient {
     }
 
     /// The push-invalidation hub of this client.
-    pub(crate) fn push_hub(&self) -> &Arc<Hub> {
+    pub(crate) fn push_tracking(&self) -> &Arc<PushTracking> {
         &self.inner.push
     }
 

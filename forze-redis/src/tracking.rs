@@ -3,7 +3,7 @@
 //!
 //! The user-facing contract is in the crate docs (README, "Push invalidation"). Here:
 //!
-//! * [`Hub`]: one per [`RedisClient`](crate::RedisClient); the subscriptions, the routing table
+//! * [`PushTracking`]: one per [`RedisClient`](crate::RedisClient); the subscriptions, the routing table
 //!   (data-key prefix → sinks), the counters, and the supervisor task's handle.
 //! * `supervise`: the task; one `session` per tracking connection (open with `HELLO 3`,
 //!   `CLIENT SETNAME forze-tracking`, `CLIENT TRACKING ON BCAST PREFIX …`, then a loop over
@@ -11,7 +11,7 @@
 //!   jitter between sessions: capped at 400 ms while the server refuses or resets connections
 //!   (a restart: the stream is back within about that long of the server accepting
 //!   connections), at 5 s after other failures (timeouts, credentials). A call on the data
-//!   connection that reconnected cuts the current backoff short (`Hub::nudge`).
+//!   connection that reconnected cuts the current backoff short (`PushTracking::nudge`).
 //! * Redis can add a BCAST prefix to a tracking connection but not remove one (only
 //!   `CLIENT TRACKING OFF` does), and refuses a prefix that overlaps one already tracked. So a
 //!   session arms each prefix once, adds new ones as namespaces subscribe, and leaves the
@@ -196,7 +196,7 @@ struct State {
 }
 
 /// The push-invalidation side of one [`RedisClient`](crate::RedisClient).
-pub(crate) struct Hub {
+pub(crate) struct PushTracking {
     /// Bound on opening the tracking connection and on each of its commands.
     timeout: Duration,
     state: Mutex<State>,
@@ -208,9 +208,9 @@ pub(crate) struct Hub {
     refusal_logged: AtomicBool,
 }
 
-impl Hub {
+impl PushTracking {
     pub(crate) fn new(timeout: Duration) -> Self {
-        Hub {
+        PushTracking {
             timeout,
             state: Mutex::new(State {
                 subs: BTreeMap::new(),
@@ -548,15 +548,15 @@ fn sinks_of(state: &State) -> Vec<SharedSink> {
         .collect()
 }
 
-impl fmt::Debug for Hub {
+impl fmt::Debug for PushTracking {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hub").field("stats", &self.stats()).finish()
+        f.debug_struct("PushTracking").field("stats", &self.stats()).finish()
     }
 }
 
 /// Unsubscribes on drop.
 struct SubscriptionGuard {
-    hub: Arc<Hub>,
+    hub: Arc<PushTracking>,
     id: u64,
 }
 
@@ -581,7 +581,7 @@ enum Open {
     Failed(RedisError),
 }
 
-enum End {
+enum SessionEnd {
     /// Nobody is subscribed any more.
     Idle,
     Refused(RedisError),
@@ -593,7 +593,7 @@ enum End {
 }
 
 /// The supervisor: keeps a tracking stream up while anybody is subscribed.
-async fn supervise(hub: Arc<Hub>, target: Target, generation: u64, seq: u64) {
+async fn supervise(hub: Arc<PushTracking>, target: Target, generation: u64, seq: u64) {
     let mut failures: u32 = 0;
     let mut ever_armed = false;
     loop {
@@ -601,16 +601,16 @@ async fn supervise(hub: Arc<Hub>, target: Target, generation: u64, seq: u64) {
             return;
         }
         match session(&hub, &target, &mut ever_armed).await {
-            End::Idle => {
+            SessionEnd::Idle => {
                 hub.finished(seq);
                 return;
             }
-            End::Refused(err) => {
+            SessionEnd::Refused(err) => {
                 hub.finished(seq);
                 hub.refused(generation, &target, &err);
                 return;
             }
-            End::Lost { armed, error } => {
+            SessionEnd::Lost { armed, error } => {
                 hub.counters.stream_up.store(false, Ordering::Relaxed);
                 if armed {
                     failures = 0;
@@ -651,13 +651,13 @@ async fn supervise(hub: Arc<Hub>, target: Target, generation: u64, seq: u64) {
 }
 
 /// One tracking connection, from open to loss.
-async fn session(hub: &Hub, target: &Target, ever_armed: &mut bool) -> End {
+async fn session(hub: &PushTracking, target: &Target, ever_armed: &mut bool) -> SessionEnd {
     let (tx, mut rx) = mpsc::unbounded_channel::<PushInfo>();
     let mut conn = match open(target, hub.timeout, Some(tx)).await {
         Ok(conn) => conn,
-        Err(Open::Refused(err)) => return End::Refused(err),
+        Err(Open::Refused(err)) => return SessionEnd::Refused(err),
         Err(Open::Failed(error)) => {
-            return End::Lost {
+            return SessionEnd::Lost {
                 armed: false,
                 error,
             };
@@ -668,7 +668,7 @@ async fn session(hub: &Hub, target: &Target, ever_armed: &mut bool) -> End {
     if let Err(err) = command(&mut conn, &setname, hub.timeout).await
         && !is_server_error(&err)
     {
-        return End::Lost {
+        return SessionEnd::Lost {
             armed: false,
             error: err,
         };
@@ -694,7 +694,7 @@ async fn session(hub: &Hub, target: &Target, ever_armed: &mut bool) -> End {
             push = rx.recv() => match push {
                 Some(PushInfo { kind: PushKind::Invalidate, data }) => hub.deliver(&data),
                 Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => {
-                    return End::Lost { armed: true, error: closed() };
+                    return SessionEnd::Lost { armed: true, error: closed() };
                 }
                 Some(PushInfo { kind, .. }) => {
                     tracing::debug!(?kind, "ignored push on the tracking connection");
@@ -707,7 +707,7 @@ async fn session(hub: &Hub, target: &Target, ever_armed: &mut bool) -> End {
             }
             _ = health.tick() => {
                 if let Err(error) = command(&mut conn, &redis::cmd("PING"), hub.timeout).await {
-                    return End::Lost { armed: true, error };
+                    return SessionEnd::Lost { armed: true, error };
                 }
             }
         }
@@ -717,13 +717,13 @@ async fn session(hub: &Hub, target: &Target, ever_armed: &mut bool) -> End {
 /// Arm every prefix not armed yet on this connection, then reset the subscriptions that were
 /// not covered before. `first`: a server error means the server refuses tracking.
 async fn arm(
-    hub: &Hub,
+    hub: &PushTracking,
     conn: &mut MultiplexedConnection,
     armed: &mut Armed,
     first: bool,
-) -> Result<(), End> {
+) -> Result<(), SessionEnd> {
     let Some(pending) = hub.pending(armed) else {
-        return Err(End::Idle);
+        return Err(SessionEnd::Idle);
     };
     if pending.is_empty() {
         return Ok(());
@@ -743,9 +743,9 @@ async fn arm(
         }
         if let Err(error) = command(conn, &tracking, hub.timeout).await {
             if first && is_refusal(&error) {
-                return Err(End::Refused(error));
+                return Err(SessionEnd::Refused(error));
             }
-            return Err(End::Lost {
+            return Err(SessionEnd::Lost {
                 armed: !first,
                 error,
             });
@@ -976,8 +976,8 @@ mod tests {
         }
     }
 
-    fn hub_with(subs: &[(&str, Arc<dyn InvalidationSink>)]) -> (Arc<Hub>, Vec<PushSubscription>) {
-        let hub = Arc::new(Hub::new(Duration::from_secs(1)));
+    fn hub_with(subs: &[(&str, Arc<dyn InvalidationSink>)]) -> (Arc<PushTracking>, Vec<PushSubscription>) {
+        let hub = Arc::new(PushTracking::new(Duration::from_secs(1)));
         let held = subs
             .iter()
             .map(|(ns, sink)| {
@@ -1149,9 +1149,9 @@ mod tests {
     #[test]
     fn stats_are_copy_and_handles_send_sync() {
         fn assert<T: Send + Sync + 'static>() {}
-        assert::<Hub>();
+        assert::<PushTracking>();
         assert::<SubscriptionGuard>();
-        let stats = Hub::new(Duration::from_secs(1)).stats();
+        let stats = PushTracking::new(Duration::from_secs(1)).stats();
         let copy = stats;
         assert_eq!(copy, stats);
     }

@@ -101,13 +101,13 @@ pub(crate) fn decode<R: DeserializeOwned>(
 /// elections, seedable for reproducible tests (`CoordinatorConfig::early_refresh_seed`), seeded
 /// from `rand` otherwise.
 #[derive(Debug)]
-pub(crate) struct Draws {
+pub(crate) struct ElectionRng {
     state: AtomicU64,
 }
 
-impl Draws {
+impl ElectionRng {
     pub(crate) fn new(seed: u64) -> Self {
-        Draws {
+        ElectionRng {
             state: AtomicU64::new(seed),
         }
     }
@@ -214,8 +214,8 @@ mod tests {
 
     #[test]
     fn draws_are_seeded_and_in_the_unit_interval() {
-        let a = Draws::new(7);
-        let b = Draws::new(7);
+        let a = ElectionRng::new(7);
+        let b = ElectionRng::new(7);
         for _ in 0..10_000 {
             let u = a.unit();
             assert!(u > 0.0 && u <= 1.0);
@@ -223,6 +223,6 @@ mod tests {
         }
         let mean: f64 = (0..10_000).map(|_| a.unit()).sum::<f64>() / 10_000.0;
         assert!((mean - 0.5).abs() < 0.02, "{mean}");
-        assert_ne!(Draws::entropy(), Draws::entropy());
+        assert_ne!(ElectionRng::entropy(), ElectionRng::entropy());
     }
 }

@@ -11,7 +11,7 @@ use crate::codec::{internal, row_to_read, to_fields};
 use crate::coordinator::DocumentLane;
 use crate::error::Result;
 use crate::model::{Document, DocumentMeta, Row};
-use crate::ports::{Scope, detached, distinct};
+use crate::ports::{PortScope, detached, distinct};
 use crate::store::Patch;
 
 /// Typed writes of one document type, from
@@ -35,7 +35,7 @@ use crate::store::Patch;
 /// the commit waits for it, then runs its invalidation with the others.
 pub struct DocumentCommand<D: Document> {
     lane: Arc<DocumentLane<D>>,
-    scope: Scope,
+    scope: PortScope,
 }
 
 impl<D: Document> Clone for DocumentCommand<D> {
@@ -59,7 +59,7 @@ impl<D: Document> fmt::Debug for DocumentCommand<D> {
 /// What a write task owns.
 struct Write<D: Document> {
     lane: Arc<DocumentLane<D>>,
-    scope: Scope,
+    scope: PortScope,
 }
 
 impl<D: Document> Write<D> {
@@ -78,7 +78,7 @@ impl<D: Document> Write<D> {
     /// server applied it): the ids it may have written, `maybe()` with a rev at least as high as
     /// any it could have committed, are invalidated anyway. If it did not apply, the tombstones
     /// only cost misses until they expire.
-    async fn settle<T>(
+    async fn invalidate_if_uncertain<T>(
         &self,
         result: Result<T>,
         maybe: impl FnOnce() -> Vec<(Uuid, i64)>,
@@ -110,7 +110,7 @@ impl<D: Document> Write<D> {
 }
 
 impl<D: Document> DocumentCommand<D> {
-    pub(crate) fn new(lane: Arc<DocumentLane<D>>, scope: Scope) -> Self {
+    pub(crate) fn new(lane: Arc<DocumentLane<D>>, scope: PortScope) -> Self {
         DocumentCommand { lane, scope }
     }
 
@@ -136,7 +136,7 @@ impl<D: Document> DocumentCommand<D> {
             let id = row.meta.id;
             let inserted = w.lane.store.insert(&w.scope.store_cx(), vec![row]).await;
             let row = w
-                .settle(inserted, || vec![(id, 1)])
+                .invalidate_if_uncertain(inserted, || vec![(id, 1)])
                 .await?
                 .pop()
                 .ok_or_else(|| internal(w.name(), "returned no row for an insert"))?;
@@ -167,7 +167,7 @@ impl<D: Document> DocumentCommand<D> {
                 .collect::<Result<Vec<_>>>()?;
             let ids: Vec<(Uuid, i64)> = rows.iter().map(|r| (r.meta.id, 1)).collect();
             let inserted = w.lane.store.insert(&w.scope.store_cx(), rows).await;
-            let rows = w.settle(inserted, || ids).await?;
+            let rows = w.invalidate_if_uncertain(inserted, || ids).await?;
             w.invalidate(rows.iter().map(|r| (r.meta.id, r.meta.rev)).collect())
                 .await;
             rows.into_iter()
@@ -191,7 +191,7 @@ impl<D: Document> DocumentCommand<D> {
         detached(w.scope.tx.clone(), async move {
             let row = w.new_row(&input, w.scope.now(), id)?;
             let ensured = w.lane.store.ensure(&w.scope.store_cx(), row).await;
-            let (row, inserted) = w.settle(ensured, || vec![(id, 1)]).await?;
+            let (row, inserted) = w.invalidate_if_uncertain(ensured, || vec![(id, 1)]).await?;
             if inserted {
                 w.invalidate(vec![(row.meta.id, row.meta.rev)]).await;
             }
@@ -227,7 +227,7 @@ impl<D: Document> DocumentCommand<D> {
                 .await;
             // Applied, the update committed `rev + 1`.
             let updated = w
-                .settle(updated, || vec![(id, rev.saturating_add(1))])
+                .invalidate_if_uncertain(updated, || vec![(id, rev.saturating_add(1))])
                 .await?
                 .pop()
                 .ok_or_else(|| internal(w.name(), "returned no row for an update"))?;
@@ -274,7 +274,7 @@ impl<D: Document> DocumentCommand<D> {
                 .update(&w.scope.store_cx(), patches, w.scope.now())
                 .await;
             let updated = w
-                .settle(updated, || {
+                .invalidate_if_uncertain(updated, || {
                     updates
                         .iter()
                         .map(|(id, rev, _)| (*id, rev.saturating_add(1)))
@@ -322,7 +322,7 @@ impl<D: Document> DocumentCommand<D> {
             // still applying), so its tombstone outranks every rev: the id is not cached again
             // until it expires (the cache `ttl`). Uncertain touches are rare; the cost is the
             // misses of one id.
-            let row = w.settle(touched, || vec![(id, TOMBSTONE_DELETED)]).await?;
+            let row = w.invalidate_if_uncertain(touched, || vec![(id, TOMBSTONE_DELETED)]).await?;
             w.invalidate(vec![(id, row.meta.rev)]).await;
             row_to_read::<D>(w.name(), row)
         })
@@ -338,7 +338,7 @@ impl<D: Document> DocumentCommand<D> {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
             let deleted = w.lane.store.delete(&w.scope.store_cx(), &[id]).await;
-            w.settle(deleted, || vec![(id, TOMBSTONE_DELETED)]).await?;
+            w.invalidate_if_uncertain(deleted, || vec![(id, TOMBSTONE_DELETED)]).await?;
             w.invalidate(vec![(id, TOMBSTONE_DELETED)]).await;
             Ok(())
         })
@@ -358,7 +358,7 @@ impl<D: Document> DocumentCommand<D> {
             }
             distinct(w.name(), "delete_many", ids.iter().copied())?;
             let deleted = w.lane.store.delete(&w.scope.store_cx(), &ids).await;
-            w.settle(deleted, || {
+            w.invalidate_if_uncertain(deleted, || {
                 ids.iter().map(|id| (*id, TOMBSTONE_DELETED)).collect()
             })
             .await?;

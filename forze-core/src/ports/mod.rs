@@ -25,22 +25,22 @@ use crate::tx::TxScope;
 
 /// What a port carries from its context: tenant, transaction, clock.
 #[derive(Clone)]
-pub(crate) struct Scope {
+pub(crate) struct PortScope {
     pub(crate) tenant: Option<Uuid>,
     pub(crate) tx: Option<Arc<TxScope>>,
     pub(crate) clock: SharedClock,
 }
 
-impl std::fmt::Debug for Scope {
+impl std::fmt::Debug for PortScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scope")
+        f.debug_struct("PortScope")
             .field("tenant", &self.tenant)
             .field("transaction", &self.tx.as_ref().map(|t| &t.route))
             .finish()
     }
 }
 
-impl Scope {
+impl PortScope {
     pub(crate) fn store_cx(&self) -> StoreCx {
         match &self.tx {
             Some(tx) => StoreCx::in_tx(Arc::clone(&tx.tx)),

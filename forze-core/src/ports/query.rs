@@ -10,7 +10,7 @@ use crate::codec::{internal, many_not_found, not_found, row_to_read};
 use crate::coordinator::DocumentLane;
 use crate::error::Result;
 use crate::model::Document;
-use crate::ports::Scope;
+use crate::ports::PortScope;
 use crate::store::ListQuery;
 
 /// Typed reads of one document type, from
@@ -25,7 +25,7 @@ use crate::store::ListQuery;
 /// and shares it with the other callers, so dropping one caller never hangs or fails another.
 pub struct DocumentQuery<D: Document> {
     lane: Arc<DocumentLane<D>>,
-    scope: Scope,
+    scope: PortScope,
 }
 
 impl<D: Document> Clone for DocumentQuery<D> {
@@ -49,7 +49,7 @@ impl<D: Document> fmt::Debug for DocumentQuery<D> {
 // The explicit `impl Future + Send` is part of the API: it promises `Send` to callers.
 #[allow(clippy::manual_async_fn)]
 impl<D: Document> DocumentQuery<D> {
-    pub(crate) fn new(lane: Arc<DocumentLane<D>>, scope: Scope) -> Self {
+    pub(crate) fn new(lane: Arc<DocumentLane<D>>, scope: PortScope) -> Self {
         DocumentQuery { lane, scope }
     }
 

@@ -14,7 +14,7 @@ use crate::coordinator::{CacheSource, Coordinator, CoordinatorConfig, DocumentLa
 use crate::error::{Error, ErrorKind, Result};
 use crate::l1::L1Stats;
 use crate::model::Document;
-use crate::ports::{CacheHandle, DocumentCommand, DocumentQuery, Scope};
+use crate::ports::{CacheHandle, DocumentCommand, DocumentQuery, PortScope};
 use crate::runtime::LifecycleStep;
 use crate::runtime::deps::RegistrationKind;
 use crate::runtime::lifecycle::{FrozenLifecycle, start_step, stop_steps};
@@ -552,8 +552,8 @@ impl ExecutionContext {
         }
     }
 
-    pub(crate) fn scope(&self) -> Scope {
-        Scope {
+    pub(crate) fn port_scope(&self) -> PortScope {
+        PortScope {
             tenant: self.tenant,
             tx: self.tx.clone(),
             clock: Arc::clone(self.runtime.clock()),
@@ -578,7 +578,7 @@ impl DocumentAccess<'_> {
     pub fn command<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<DocumentCommand<D>> {
         Ok(DocumentCommand::new(
             self.ctx.runtime.lane(spec)?,
-            self.ctx.scope(),
+            self.ctx.port_scope(),
         ))
     }
 
@@ -590,7 +590,7 @@ impl DocumentAccess<'_> {
     pub fn query<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<DocumentQuery<D>> {
         Ok(DocumentQuery::new(
             self.ctx.runtime.lane(spec)?,
-            self.ctx.scope(),
+            self.ctx.port_scope(),
         ))
     }
 }

@@ -16,9 +16,9 @@ use crate::store::StoreCx;
 
 use crate::coordinator::key::cache_key;
 
-use super::Cached;
+use super::ReadThrough;
 
-impl<D: Document> Cached<D> {
+impl<D: Document> ReadThrough<D> {
     /// A read-through `get_many`: the L1, then one cache round trip, one store query for the
     /// misses, one fill round trip. Input order, duplicates repeated; missing ids are
     /// `NotFound`.

@@ -9,9 +9,9 @@ use crate::model::Document;
 
 use crate::coordinator::key::{cache_key, parse_cache_key};
 
-use super::Cached;
+use super::ReadThrough;
 
-impl<D: Document> Cached<D> {
+impl<D: Document> ReadThrough<D> {
     /// Whether this lane has an L1 (and so takes push invalidations).
     pub(crate) fn has_l1(&self) -> bool {
         self.l1.is_some()
@@ -99,7 +99,7 @@ impl<D: Document> Cached<D> {
 /// If it ends abnormally (a panic, the tokio runtime going away), dropping it drops every queued
 /// key from the L1 and lets the next echo start a new task: an echo is never left unchecked.
 pub(super) struct CheckGuard<D: Document> {
-    cached: Arc<Cached<D>>,
+    cached: Arc<ReadThrough<D>>,
     done: bool,
 }
 
@@ -160,7 +160,7 @@ impl<D: Document> Drop for CheckGuard<D> {
     }
 }
 
-impl<D: Document> PushTarget for Cached<D> {
+impl<D: Document> PushTarget for ReadThrough<D> {
     fn push_invalidated(self: Arc<Self>, key: L1Key) {
         let counters = &self.push.counters;
         counters.received.inc();

@@ -13,9 +13,9 @@ use crate::tx::AfterCommit;
 
 use crate::coordinator::key::cache_key;
 
-use super::Cached;
+use super::ReadThrough;
 
-impl<D: Document> Cached<D> {
+impl<D: Document> ReadThrough<D> {
     /// After a committed write: stop sharing in-flight fetches of the written ids with new
     /// readers, write tombstones at the committed revs, then drop the ids from the L1 (refusing
     /// inserts of reads that started before).
@@ -62,7 +62,7 @@ impl<D: Document> Cached<D> {
 
 /// Invalidations queued by a write inside a transaction, run after the commit.
 pub(super) struct Deferred<D: Document> {
-    pub(super) cached: Arc<Cached<D>>,
+    pub(super) cached: Arc<ReadThrough<D>>,
     pub(super) tenant: Option<Uuid>,
     pub(super) written: Vec<(Uuid, i64)>,
 }

@@ -20,7 +20,7 @@ use crate::cache::Cache;
 use crate::clock::SharedClock;
 use crate::coordinator::l1::L1;
 use crate::coordinator::push::PushState;
-use crate::coordinator::xfetch::Draws;
+use crate::coordinator::xfetch::ElectionRng;
 use crate::coordinator::{CacheLane, CacheStats, CoordinatorConfig};
 use crate::l1::{L1Config, L1Stats, build_store};
 use crate::model::Document;
@@ -35,7 +35,7 @@ type FlightKey = (Option<Uuid>, Uuid);
 pub(crate) struct DocumentLane<D: Document> {
     pub(crate) name: Cow<'static, str>,
     pub(crate) store: Arc<dyn DocumentStore>,
-    pub(crate) cached: Option<Arc<Cached<D>>>,
+    pub(crate) cached: Option<Arc<ReadThrough<D>>>,
 }
 
 impl<D: Document> fmt::Debug for DocumentLane<D> {
@@ -57,7 +57,7 @@ impl<D: Document> DocumentLane<D> {
         clock: &SharedClock,
     ) -> Self {
         let cached = cache.map(|(spec, cache)| {
-            Arc::new(Cached::new(
+            Arc::new(ReadThrough::new(
                 name.clone(),
                 spec,
                 cache,
@@ -109,7 +109,7 @@ impl<D: Document> DocumentLane<D> {
 }
 
 /// The read-through state of one cached spec in one runtime.
-pub(crate) struct Cached<D: Document> {
+pub(crate) struct ReadThrough<D: Document> {
     pub(crate) lane: CacheLane,
     flights: SingleFlight<FlightKey, Arc<D::Read>>,
     store: Arc<dyn DocumentStore>,
@@ -121,12 +121,12 @@ pub(crate) struct Cached<D: Document> {
     held: std::sync::OnceLock<L1<D::Read>>,
     /// Push invalidation of the L1 (used only with an L1).
     push: PushState,
-    draws: Draws,
+    draws: ElectionRng,
     /// Background early refreshes in flight.
     refreshing: AtomicUsize,
 }
 
-impl<D: Document> Cached<D> {
+impl<D: Document> ReadThrough<D> {
     fn new(
         name: Cow<'static, str>,
         spec: CacheSpec,
@@ -139,7 +139,7 @@ impl<D: Document> Cached<D> {
             let config = L1Config::new(l1.capacity, l1.ttl, Arc::clone(clock));
             L1::new(build_store(l1.store, &config))
         });
-        Cached {
+        ReadThrough {
             lane: CacheLane::new(name.clone(), spec, cache, config.clone(), Arc::clone(clock)),
             flights: SingleFlight::new(),
             store,
@@ -147,7 +147,7 @@ impl<D: Document> Cached<D> {
             l1,
             held: std::sync::OnceLock::new(),
             push: PushState::default(),
-            draws: Draws::new(config.early_refresh_seed.unwrap_or_else(Draws::entropy)),
+            draws: ElectionRng::new(config.early_refresh_seed.unwrap_or_else(ElectionRng::entropy)),
             refreshing: AtomicUsize::new(0),
         }
     }
@@ -164,13 +164,13 @@ pub(crate) trait CacheSource: Send + Sync + fmt::Debug {
     fn l1_clear(&self);
 }
 
-impl<D: Document> fmt::Debug for Cached<D> {
+impl<D: Document> fmt::Debug for ReadThrough<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.lane.fmt(f)
     }
 }
 
-impl<D: Document> CacheSource for Cached<D> {
+impl<D: Document> CacheSource for ReadThrough<D> {
     fn lane(&self) -> &CacheLane {
         &self.lane
     }
@@ -194,6 +194,6 @@ impl<D: Document> CacheSource for Cached<D> {
     }
 
     fn l1_clear(&self) {
-        Cached::l1_clear(self);
+        ReadThrough::l1_clear(self);
     }
 }

@@ -19,9 +19,9 @@ use crate::store::StoreCx;
 
 use crate::coordinator::key::KeyBuf;
 
-use super::Cached;
+use super::ReadThrough;
 
-impl<D: Document> Cached<D> {
+impl<D: Document> ReadThrough<D> {
     /// A read-through `get`. An L1 hit completes on the first poll, without I/O.
     #[inline]
     pub(crate) async fn get(self: &Arc<Self>, tenant: Option<Uuid>, id: Uuid) -> Result<D::Read> {

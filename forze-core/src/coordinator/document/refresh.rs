@@ -9,10 +9,10 @@ use crate::coordinator::l1::Stamp;
 use crate::coordinator::xfetch::{self};
 use crate::model::Document;
 
-use super::Cached;
+use super::ReadThrough;
 use super::read::{FillMode, Floor};
 
-impl<D: Document> Cached<D> {
+impl<D: Document> ReadThrough<D> {
     /// Whether a hit of an envelope elects to recompute now (XFetch).
     pub(super) fn elects(&self, xf: &xfetch::XfMeta) -> bool {
         let Some(beta) = self.lane.spec.early_refresh_beta else {
@@ -108,7 +108,7 @@ impl<D: Document> Cached<D> {
 
 /// A slot of the lane's background-refresh bound, released when the refresh ends (or never
 /// starts).
-pub(super) struct RefreshSlot<D: Document>(Arc<Cached<D>>);
+pub(super) struct RefreshSlot<D: Document>(Arc<ReadThrough<D>>);
 
 impl<D: Document> Drop for RefreshSlot<D> {
     fn drop(&mut self) {

@@ -109,7 +109,7 @@ impl CacheLane {
             self.counters.flushes.inc();
             tracing::info!(document = %self.document, ids = batch.len(), "pending cache invalidations written");
         }
-        self.settle(&batch)
+        self.forget_invalidated(&batch)
     }
 
     /// One attempt of the flusher: `true` once no id is pending (a bypass window after an
@@ -170,7 +170,7 @@ impl CacheLane {
     }
 
     /// Forget the pending invalidations that `written` covers; `true` if none is left.
-    pub(super) fn settle(&self, written: &[Invalidation]) -> bool {
+    pub(super) fn forget_invalidated(&self, written: &[Invalidation]) -> bool {
         let mut state = self.pending.state.lock();
         for inv in written {
             if state.revs.get(&inv.key).is_some_and(|rev| *rev <= inv.rev) {
@@ -197,7 +197,7 @@ impl CacheLane {
         {
             Ok(()) => {
                 if self.pending.active.load(Ordering::Acquire) {
-                    self.settle(&invalidations);
+                    self.forget_invalidated(&invalidations);
                 }
                 true
             }
