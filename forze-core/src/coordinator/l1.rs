@@ -33,13 +33,10 @@ use crate::l1::{L1Key, L1Stats, L1Store};
 /// Stripes of epochs: a write bumps only its key's stripe, so unrelated reads keep inserting.
 const STRIPES: usize = 64;
 
-/// An L1 value: the rev it was read at and the decoded read model, both immutable.
+/// An L1 value: the decoded read model, immutable. (Its rev is in the model's metadata; echo
+/// checks compare the cache's rev with the rev filled, see `coordinator::push`, which needs
+/// no L1 lookup.)
 pub(crate) struct L1Entry<R> {
-    // Kept for diagnostics and future use; echo checks compare the cache's rev with the rev
-    // filled instead (see `coordinator::push`), which needs no L1 lookup (a lookup would count
-    // as a hit).
-    #[allow(dead_code)]
-    pub(crate) rev: i64,
     pub(crate) read: Arc<R>,
 }
 
@@ -93,12 +90,12 @@ impl<R: Clone + Send + Sync + 'static> L1<R> {
 
     /// Insert `read` at `rev` unless a write (or push invalidation) touched the key's stripe
     /// since `stamp`; `true` if inserted (the store may still refuse admission).
-    pub(crate) fn insert(&self, key: L1Key, stamp: Stamp, rev: i64, read: Arc<R>) -> bool {
+    pub(crate) fn insert(&self, key: L1Key, stamp: Stamp, read: Arc<R>) -> bool {
         let epoch = self.epochs[stripe(&key)].lock();
         if *epoch != stamp.0 {
             return false;
         }
-        self.store.insert(key, Arc::new(L1Entry { rev, read }));
+        self.store.insert(key, Arc::new(L1Entry { read }));
         true
     }
 
@@ -147,10 +144,10 @@ mod tests {
         let key = L1Key::new(None, Uuid::now_v7());
         let before = l1.stamp(&key);
         l1.remove(&key);
-        assert!(!l1.insert(key, before, 1, Arc::new("old".into())));
+        assert!(!l1.insert(key, before, Arc::new("old".into())));
         assert_eq!(l1.get(&key), None);
         let after = l1.stamp(&key);
-        assert!(l1.insert(key, after, 2, Arc::new("new".into())));
+        assert!(l1.insert(key, after, Arc::new("new".into())));
         assert_eq!(l1.get(&key).as_deref(), Some("new"));
     }
 
@@ -161,7 +158,7 @@ mod tests {
         let stamps: Vec<Stamp> = keys.iter().map(|k| l1.stamp(k)).collect();
         l1.clear();
         for (key, stamp) in keys.iter().zip(stamps) {
-            assert!(!l1.insert(*key, stamp, 1, Arc::new("x".into())));
+            assert!(!l1.insert(*key, stamp, Arc::new("x".into())));
         }
     }
 
@@ -175,7 +172,7 @@ mod tests {
             .expect("some key falls in another stripe");
         let stamp = l1.stamp(&a);
         l1.remove(&b);
-        assert!(l1.insert(a, stamp, 1, Arc::new("a".into())));
+        assert!(l1.insert(a, stamp, Arc::new("a".into())));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::clock::{SharedClock, system_clock};
 use crate::error::Result;
 use crate::store::BoxFuture;
 
-/// What a key of a [`MemoryCache`] holds, for tests and debugging.
+/// What a key of a [`MemoryCache`] holds, for tests (the `testing` feature).
+#[cfg(feature = "testing")]
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemoryCacheState {
@@ -136,7 +137,9 @@ impl MemoryCache {
         }
     }
 
-    /// What `key` holds now (values and tombstones; expired entries are `None`).
+    /// What `key` holds now (values and tombstones; expired entries are `None`). For tests
+    /// (the `testing` feature).
+    #[cfg(feature = "testing")]
     pub fn state(&self, key: &str) -> Option<MemoryCacheState> {
         let now = self.clock.now();
         let entries = self.entries.lock();

@@ -25,6 +25,8 @@ mod cache;
 mod module;
 mod store;
 
-pub use cache::{MemoryCache, MemoryCacheState};
+pub use cache::MemoryCache;
+#[cfg(feature = "testing")]
+pub use cache::MemoryCacheState;
 pub use module::MemoryDepsModule;
 pub use store::{MemoryCollection, MemoryDocumentStore, MemoryTransaction};

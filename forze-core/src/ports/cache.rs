@@ -59,8 +59,8 @@ impl CacheHandle {
     /// **Bypasses the freshness machinery**: a fill written through it skips the lane's gate on
     /// pending invalidations (after a failed invalidation, the lane refuses fills until the
     /// tombstones are written), the breaker and the per-call timeout, so it can put an old
-    /// value back. Do not use it in application code.
-    #[doc(hidden)]
+    /// value back. Only with the `testing` feature, for conformance suites and benches.
+    #[cfg(feature = "testing")]
     pub fn cache(&self) -> &Arc<dyn Cache> {
         &self.source.lane().cache
     }

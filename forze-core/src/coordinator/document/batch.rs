@@ -227,7 +227,7 @@ impl<D: Document> ReadThrough<D> {
             for (id, _, read) in &reads {
                 if let Some(stamp) = stamps.get(id) {
                     let rev = D::meta(read).rev;
-                    hold.insert(L1Key::new(tenant, *id), *stamp, rev, Arc::new(read.clone()));
+                    hold.insert(L1Key::new(tenant, *id), *stamp, Arc::new(read.clone()));
                 }
             }
         }

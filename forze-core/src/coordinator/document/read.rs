@@ -219,7 +219,7 @@ impl<D: Document> ReadThrough<D> {
             (Some(l1), Some(stamp)) => {
                 let rev = D::meta(&read).rev;
                 let shared = Arc::new(read);
-                l1.insert(L1Key::new(tenant, id), stamp, rev, Arc::clone(&shared));
+                l1.insert(L1Key::new(tenant, id), stamp, Arc::clone(&shared));
                 Arc::unwrap_or_clone(shared)
             }
             _ => read,
@@ -350,10 +350,10 @@ impl<D: Document> ReadThrough<D> {
         };
         let read = Arc::new(read);
         if keep && let (Some(l1), Some(stamp)) = (&self.l1, stamp) {
-            l1.insert(l1_key, stamp, D::meta(&read).rev, Arc::clone(&read));
+            l1.insert(l1_key, stamp, Arc::clone(&read));
         }
         if let Some((hold, stamp)) = hold {
-            hold.insert(l1_key, stamp, D::meta(&read).rev, Arc::clone(&read));
+            hold.insert(l1_key, stamp, Arc::clone(&read));
         }
         Ok(read)
     }
