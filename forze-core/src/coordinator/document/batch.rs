@@ -226,7 +226,6 @@ impl<D: Document> ReadThrough<D> {
                 .collect();
             for (id, _, read) in &reads {
                 if let Some(stamp) = stamps.get(id) {
-                    let rev = D::meta(read).rev;
                     hold.insert(L1Key::new(tenant, *id), *stamp, Arc::new(read.clone()));
                 }
             }

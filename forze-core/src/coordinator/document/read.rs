@@ -217,7 +217,6 @@ impl<D: Document> ReadThrough<D> {
     ) -> D::Read {
         match (&self.l1, stamp) {
             (Some(l1), Some(stamp)) => {
-                let rev = D::meta(&read).rev;
                 let shared = Arc::new(read);
                 l1.insert(L1Key::new(tenant, id), stamp, Arc::clone(&shared));
                 Arc::unwrap_or_clone(shared)
