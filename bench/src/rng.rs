@@ -3,7 +3,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Rng(StdRng);
 
 impl Rng {
