@@ -550,7 +550,9 @@ fn sinks_of(state: &State) -> Vec<SharedSink> {
 
 impl fmt::Debug for PushTracking {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PushTracking").field("stats", &self.stats()).finish()
+        f.debug_struct("PushTracking")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -976,7 +978,9 @@ mod tests {
         }
     }
 
-    fn hub_with(subs: &[(&str, Arc<dyn InvalidationSink>)]) -> (Arc<PushTracking>, Vec<PushSubscription>) {
+    fn hub_with(
+        subs: &[(&str, Arc<dyn InvalidationSink>)],
+    ) -> (Arc<PushTracking>, Vec<PushSubscription>) {
         let hub = Arc::new(PushTracking::new(Duration::from_secs(1)));
         let held = subs
             .iter()
