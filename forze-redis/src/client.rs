@@ -15,7 +15,7 @@ use redis::{AsyncConnectionConfig, Cmd, ErrorKind as RedisKind, ServerErrorKind,
 
 use crate::config::RedisConfig;
 use crate::error::{self, CallSite, Failure};
-use crate::tracking::{PushTracking, PushStats, Target};
+use crate::tracking::{PushStats, PushTracking, Target};
 
 /// URL schemes [`RedisClient::connect`] accepts.
 #[cfg(not(feature = "tls"))]

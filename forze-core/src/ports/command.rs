@@ -322,7 +322,9 @@ impl<D: Document> DocumentCommand<D> {
             // still applying), so its tombstone outranks every rev: the id is not cached again
             // until it expires (the cache `ttl`). Uncertain touches are rare; the cost is the
             // misses of one id.
-            let row = w.invalidate_if_uncertain(touched, || vec![(id, TOMBSTONE_DELETED)]).await?;
+            let row = w
+                .invalidate_if_uncertain(touched, || vec![(id, TOMBSTONE_DELETED)])
+                .await?;
             w.invalidate(vec![(id, row.meta.rev)]).await;
             row_to_read::<D>(w.name(), row)
         })
@@ -338,7 +340,8 @@ impl<D: Document> DocumentCommand<D> {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
             let deleted = w.lane.store.delete(&w.scope.store_cx(), &[id]).await;
-            w.invalidate_if_uncertain(deleted, || vec![(id, TOMBSTONE_DELETED)]).await?;
+            w.invalidate_if_uncertain(deleted, || vec![(id, TOMBSTONE_DELETED)])
+                .await?;
             w.invalidate(vec![(id, TOMBSTONE_DELETED)]).await;
             Ok(())
         })

@@ -147,7 +147,11 @@ impl<D: Document> ReadThrough<D> {
             l1,
             held: std::sync::OnceLock::new(),
             push: PushState::default(),
-            draws: ElectionRng::new(config.early_refresh_seed.unwrap_or_else(ElectionRng::entropy)),
+            draws: ElectionRng::new(
+                config
+                    .early_refresh_seed
+                    .unwrap_or_else(ElectionRng::entropy),
+            ),
             refreshing: AtomicUsize::new(0),
         }
     }
