@@ -47,6 +47,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as forze_core;
 
+pub mod backoff;
 mod breaker;
 pub mod cache;
 pub mod clock;

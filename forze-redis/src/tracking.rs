@@ -22,15 +22,14 @@
 //! * Stopping is `JoinHandle::abort`: the task holds no lock across an await, and dropping its
 //!   connection closes the socket, which ends tracking server-side.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use forze_core::backoff::Backoff;
 use forze_core::cache::{PushSubscription, PushSupport, SharedSink};
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
@@ -879,17 +878,8 @@ fn quick_retry(err: &RedisError) -> bool {
 /// [`BACKOFF_MAX_FAST`] (`quick`, see [`quick_retry`]) or [`BACKOFF_MAX`], with "equal jitter"
 /// (between half and all of it).
 fn backoff(failures: u32, quick: bool) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
     let cap = if quick { BACKOFF_MAX_FAST } else { BACKOFF_MAX };
-    let full = BACKOFF_MIN.saturating_mul(1 << exp).min(cap);
-    full.mul_f64(0.5 + 0.5 * unit_random())
-}
-
-/// A number in [0, 1), fresh per call (std's randomly keyed hasher; jitter needs no more).
-fn unit_random() -> f64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(0x9e37_79b9_7f4a_7c15);
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    Backoff::new(BACKOFF_MIN, cap).delay(failures)
 }
 
 #[cfg(test)]

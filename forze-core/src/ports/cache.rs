@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::breaker::BreakerState;
-use crate::cache::{Cache, CacheEntry};
+use crate::cache::CacheEntry;
 use crate::coordinator::{CacheSource, CacheStats};
 use crate::error::Result;
 use crate::l1::L1Stats;
@@ -61,7 +61,7 @@ impl CacheHandle {
     /// tombstones are written), the breaker and the per-call timeout, so it can put an old
     /// value back. Only with the `testing` feature, for conformance suites and benches.
     #[cfg(feature = "testing")]
-    pub fn cache(&self) -> &Arc<dyn Cache> {
+    pub fn cache(&self) -> &Arc<dyn crate::cache::Cache> {
         &self.source.lane().cache
     }
 

@@ -1,6 +1,7 @@
 //! Pending invalidations: tombstones that could not be written, the bypass they impose on
 //! this replica's reads, and the flusher that writes them once the cache answers.
 
+use crate::backoff::Backoff;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -146,15 +147,16 @@ impl CacheLane {
         };
         let owner: Weak<T> = Arc::downgrade(owner);
         handle.spawn(async move {
-            let mut backoff = FLUSH_BACKOFF_FIRST;
+            let backoff = Backoff::new(FLUSH_BACKOFF_FIRST, FLUSH_BACKOFF_MAX);
+            let mut attempt = 1;
             loop {
-                tokio::time::sleep(backoff.mul_f64(0.5 + 0.5 * rand::random::<f64>())).await;
+                tokio::time::sleep(backoff.delay(attempt)).await;
                 let Some(owner) = owner.upgrade() else {
                     return;
                 };
                 let lane = lane(&owner);
                 if !lane.flush_ids().await {
-                    backoff = (backoff * 2).min(FLUSH_BACKOFF_MAX);
+                    attempt = attempt.saturating_add(1);
                     continue;
                 }
                 // Done. An id remembered after the check above either saw the flag still set
@@ -164,7 +166,7 @@ impl CacheLane {
                 if !more || lane.pending.flusher.swap(true, Ordering::SeqCst) {
                     return;
                 }
-                backoff = FLUSH_BACKOFF_FIRST;
+                attempt = 1;
             }
         });
     }
