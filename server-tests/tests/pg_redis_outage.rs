@@ -292,12 +292,10 @@ async fn redis_partitioned_lost_tombstones_never_let_an_old_value_through() {
         assert_eq!(raw_at(&direct, &stack, a.id).await.rev_of_value(), Some(1));
         assert_eq!(raw_at(&direct, &stack, b.id).await.rev_of_value(), Some(1));
 
+        // Nothing sent during the partition is replayed (the proxy closes the connections that
+        // lived through it); the flusher, retrying every <= 50 ms outside the breaker, writes the
+        // remembered tombstones within about one retry of the heal.
         proxy.heal();
-        assert_eq!(
-            raw_at(&direct, &stack, a.id).await.rev_of_value(),
-            Some(1),
-            "nothing sent during the partition is replayed: the old value is there"
-        );
         until_cached_reads_resume(&stack, &expected).await;
         let raw = raw_at(&direct, &stack, a.id).await;
         assert!(

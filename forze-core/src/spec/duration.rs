@@ -98,3 +98,78 @@ mod tests {
         );
     }
 }
+
+/// The macro's copy of the grammar (a proc-macro crate cannot depend on forze-core), compiled
+/// here so the test below can hold both to the same answers.
+#[cfg(test)]
+#[path = "../../../forze-macros/src/duration.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod macro_grammar;
+
+#[cfg(test)]
+mod agreement {
+    use super::*;
+
+    /// Every input, accepted or not, gets the same answer and the same message from
+    /// `parse_duration` and from the `#[document_spec]` macro's parser.
+    #[test]
+    fn the_macro_and_core_agree_on_every_duration() {
+        assert_eq!(DURATION_FORM, macro_grammar::DURATION_FORM);
+        let mut inputs: Vec<String> = [
+            "",
+            "0",
+            "0s",
+            "00ms",
+            "1",
+            "1ms",
+            "2s",
+            "5m",
+            "1h",
+            "7d",
+            "1w",
+            "1S",
+            "1 s",
+            " 1s",
+            "1s ",
+            "-1s",
+            "+1s",
+            "1.5s",
+            "1e3ms",
+            "s",
+            "ms",
+            "1ms1",
+            "1sms",
+            "18446744073709551615ms",
+            "18446744073709551616ms",
+            "213503982334601d",
+            "213503982334602d",
+            "٣s",
+            "1ｓ",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Every short string over the alphabet the grammar cares about.
+        let alphabet = ['0', '1', '9', 'm', 's', 'h', 'd', ' ', '.'];
+        let mut frontier = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            inputs.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for input in &inputs {
+            let core = parse_duration(input);
+            let macro_ = macro_grammar::parse_millis(input);
+            match (&core, &macro_) {
+                (Ok(d), Ok(ms)) => assert_eq!(d.as_millis(), u128::from(*ms), "`{input}`"),
+                (Err(e), Err(m)) => assert_eq!(e.message(), m, "`{input}`"),
+                _ => panic!("`{input}`: core says {core:?}, the macro says {macro_:?}"),
+            }
+        }
+    }
+}
