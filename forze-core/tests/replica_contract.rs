@@ -342,7 +342,12 @@ async fn pending_invalidations_are_written_whatever_the_breaker_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_closes_soon_after_the_cache_is_back() {
     watchdog(async {
-        let f = Fixture::new();
+        // The default probe interval (100 ms).
+        let f = Fixture::with_config(
+            CoordinatorConfig::default()
+                .cache_timeout(Duration::from_millis(20))
+                .breaker(THRESHOLD, COOL_DOWN),
+        );
         let ctx = f.ctx();
         let p = create(&ctx, 10).await;
         f.faulty.set_mode(CacheMode::Fail);

@@ -17,6 +17,9 @@ pub const THRESHOLD: u32 = 3;
 /// The breaker's cool-down on the mock clock.
 pub const COOL_DOWN: Duration = Duration::from_secs(10);
 
+/// A probe interval no test outlives: the prober never calls the cache.
+pub const PROBE_OFF: Duration = Duration::from_secs(3600);
+
 /// In-memory backends on a mock clock, with fault injection on both sides.
 pub struct Fixture {
     pub clock: MockClock,
@@ -33,7 +36,10 @@ impl Fixture {
         Self::with_config(
             CoordinatorConfig::default()
                 .cache_timeout(Duration::from_millis(20))
-                .breaker(THRESHOLD, COOL_DOWN),
+                .breaker(THRESHOLD, COOL_DOWN)
+                // The prober runs on real time; these fixtures count cache calls exactly and
+                // drive the breaker by the mock clock. Tests of the prober set their own.
+                .probe_interval(PROBE_OFF),
         )
     }
 
