@@ -459,3 +459,39 @@ async fn a_tiny_lfu_l1_keeps_reads_correct_under_a_scan() {
     })
     .await;
 }
+
+/// A slow read on replica A read rev 1 before B's update returned, and its fill failed (the
+/// cache went away): its value may go into A's L1, but it lives `l1(ttl)` from when the read
+/// began, never from when it ended, so the L1 TTL still bounds how late A sees B's write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_read_never_stretches_the_l1_budget() {
+    for store in [L1StoreKind::Lru, L1StoreKind::TinyLfu] {
+        watchdog(async {
+            let spec = l1_spec(store);
+            let r = Replicas::with_config(
+                spec.clone(),
+                forze_core::CoordinatorConfig::default()
+                    .cache_timeout(Duration::from_secs(10))
+                    .outage_hold(Duration::ZERO),
+            );
+            let (a, b) = (r.runtime().context(), r.runtime().context());
+            let p = create(&b, &spec, 10).await;
+            r.gate.hold_next(1);
+            let slow = spawn_get(&a, &spec, p.id);
+            r.gate.wait_held(1).await; // A read rev 1 and is held after the read
+            let v2 = update(&b, &spec, &p, 20).await;
+            // The read takes longer than the L1 TTL, and the cache fails its fill.
+            r.clock.advance(L1_TTL + Duration::from_millis(1));
+            r.faulty.set_mode(CacheMode::Fail);
+            r.gate.release_all();
+            assert_eq!(slow.await.unwrap().unwrap(), p, "the slow read began first");
+            r.faulty.set_mode(CacheMode::Healthy);
+            assert_eq!(
+                get(&a, &spec, p.id).await.unwrap(),
+                v2,
+                "{store:?}: a value read more than l1(ttl) ago is never served from the L1"
+            );
+        })
+        .await;
+    }
+}

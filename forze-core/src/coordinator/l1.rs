@@ -25,9 +25,11 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::clock::SharedClock;
 use crate::l1::{L1Key, L1Stats, L1Store};
 
 /// Stripes of epochs: a write bumps only its key's stripe, so unrelated reads keep inserting.
@@ -40,12 +42,17 @@ pub(crate) struct L1Entry<R> {
     pub(crate) read: Arc<R>,
 }
 
-/// The epoch of a key's stripe when a reader started its I/O.
+/// The epoch of a key's stripe when a reader started its I/O, and that instant: what the reader
+/// inserts lives the L1 TTL from then, so a slow read never stretches the staleness budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp(u64);
+pub(crate) struct Stamp {
+    epoch: u64,
+    at: Instant,
+}
 
 pub(crate) struct L1<R> {
     store: Box<dyn L1Store>,
+    clock: SharedClock,
     epochs: Box<[Mutex<u64>]>,
     _read: PhantomData<fn() -> R>,
 }
@@ -65,9 +72,10 @@ fn stripe(key: &L1Key) -> usize {
 }
 
 impl<R: Clone + Send + Sync + 'static> L1<R> {
-    pub(crate) fn new(store: Box<dyn L1Store>) -> Self {
+    pub(crate) fn new(store: Box<dyn L1Store>, clock: SharedClock) -> Self {
         L1 {
             store,
+            clock,
             epochs: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
             _read: PhantomData,
         }
@@ -85,17 +93,22 @@ impl<R: Clone + Send + Sync + 'static> L1<R> {
 
     /// The stamp to insert `key` with after I/O that starts now.
     pub(crate) fn stamp(&self, key: &L1Key) -> Stamp {
-        Stamp(*self.epochs[stripe(key)].lock())
+        let epoch = *self.epochs[stripe(key)].lock();
+        Stamp {
+            epoch,
+            at: self.clock.now(),
+        }
     }
 
     /// Insert `read` at `rev` unless a write (or push invalidation) touched the key's stripe
     /// since `stamp`; `true` if inserted (the store may still refuse admission).
     pub(crate) fn insert(&self, key: L1Key, stamp: Stamp, read: Arc<R>) -> bool {
         let epoch = self.epochs[stripe(&key)].lock();
-        if *epoch != stamp.0 {
+        if *epoch != stamp.epoch {
             return false;
         }
-        self.store.insert(key, Arc::new(L1Entry { read }));
+        self.store
+            .insert_since(key, Arc::new(L1Entry { read }), stamp.at);
         true
     }
 
@@ -135,7 +148,10 @@ mod tests {
 
     fn l1() -> L1<String> {
         let config = L1Config::new(16, Duration::from_secs(2), Arc::new(MockClock::new()));
-        L1::new(build_store(L1StoreKind::Lru, &config))
+        L1::new(
+            build_store(L1StoreKind::Lru, &config),
+            Arc::clone(&config.clock),
+        )
     }
 
     #[test]

@@ -45,6 +45,13 @@ impl Lifetimes {
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// `at`, in nanoseconds since the base instant (saturating; 0 before it).
+    #[inline]
+    pub(crate) fn at(&self, at: Instant) -> u64 {
+        let elapsed = at.saturating_duration_since(self.base);
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// The expiry stamp of an entry written at `now`.
     #[inline]
     pub(crate) fn expiry(&self, now: u64) -> u64 {

@@ -120,32 +120,17 @@ impl L1Store for LruStore {
     }
 
     fn insert(&self, key: L1Key, value: L1Value) {
-        if self.capacity == 0 {
+        let now = self.lifetimes.now();
+        self.put(key, value, now, self.lifetimes.expiry(now));
+    }
+
+    fn insert_since(&self, key: L1Key, value: L1Value, since: std::time::Instant) {
+        let now = self.lifetimes.now();
+        let expires = self.lifetimes.expiry(self.lifetimes.at(since).min(now));
+        if is_expired(expires, now) {
             return;
         }
-        let hash = self.hasher.hash(&key);
-        let now = self.lifetimes.now();
-        let expires = self.lifetimes.expiry(now);
-        let dropped;
-        {
-            let mut guard = self.inner.lock();
-            let inner = &mut *guard;
-            if let Some(idx) = inner.slab.find(hash, &key) {
-                let node = inner.slab.node_mut(idx);
-                node.expires = expires;
-                dropped = node.value.replace(value);
-                inner.order.move_to_front(&mut inner.slab, idx);
-            } else {
-                dropped = if inner.slab.len() >= self.capacity {
-                    evict_lru(inner, now)
-                } else {
-                    None
-                };
-                let idx = inner.slab.alloc(key, hash, value, expires, 0);
-                inner.order.push_front(&mut inner.slab, idx);
-            }
-        }
-        drop(dropped);
+        self.put(key, value, now, expires);
     }
 
     fn remove(&self, key: &L1Key) -> bool {
@@ -206,4 +191,33 @@ fn evict_lru(inner: &mut Inner, now: u64) -> Option<L1Value> {
     }
     inner.order.unlink(&mut inner.slab, idx);
     inner.slab.release(idx)
+}
+impl LruStore {
+    /// Insert or replace `key` to expire at `expires` (`now` for evictions).
+    fn put(&self, key: L1Key, value: L1Value, now: u64, expires: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let hash = self.hasher.hash(&key);
+        let dropped;
+        {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            if let Some(idx) = inner.slab.find(hash, &key) {
+                let node = inner.slab.node_mut(idx);
+                node.expires = expires;
+                dropped = node.value.replace(value);
+                inner.order.move_to_front(&mut inner.slab, idx);
+            } else {
+                dropped = if inner.slab.len() >= self.capacity {
+                    evict_lru(inner, now)
+                } else {
+                    None
+                };
+                let idx = inner.slab.alloc(key, hash, value, expires, 0);
+                inner.order.push_front(&mut inner.slab, idx);
+            }
+        }
+        drop(dropped);
+    }
 }

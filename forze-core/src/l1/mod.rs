@@ -94,6 +94,17 @@ pub trait L1Store: Send + Sync + fmt::Debug {
     fn get(&self, key: &L1Key) -> Option<L1Value>;
     /// Insert or replace (subject to admission), with a fresh lifetime.
     fn insert(&self, key: L1Key, value: L1Value);
+    /// Insert or replace (subject to admission), with a lifetime counted from `since` (an
+    /// instant of the store's clock, no later than now): the entry is gone at `since + ttl`,
+    /// and not inserted if that has passed. The coordinator inserts what it read with the
+    /// instant its read began, so the L1 TTL bounds how old a served value can be, however
+    /// long the read took.
+    ///
+    /// The default ignores `since` (a lifetime from now): custom stores should override it.
+    fn insert_since(&self, key: L1Key, value: L1Value, since: std::time::Instant) {
+        let _ = since;
+        self.insert(key, value);
+    }
     /// Remove `key`; `true` if it was present.
     fn remove(&self, key: &L1Key) -> bool;
     /// Remove everything.

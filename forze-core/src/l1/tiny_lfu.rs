@@ -260,29 +260,17 @@ impl L1Store for TinyLfuStore {
     }
 
     fn insert(&self, key: L1Key, value: L1Value) {
-        if self.capacity == 0 {
+        let now = self.lifetimes.now();
+        self.put(key, value, now, self.lifetimes.expiry(now));
+    }
+
+    fn insert_since(&self, key: L1Key, value: L1Value, since: std::time::Instant) {
+        let now = self.lifetimes.now();
+        let expires = self.lifetimes.expiry(self.lifetimes.at(since).min(now));
+        if is_expired(expires, now) {
             return;
         }
-        let hash = self.hasher.hash(&key);
-        let now = self.lifetimes.now();
-        let expires = self.lifetimes.expiry(now);
-        let dropped;
-        {
-            let mut guard = self.inner.lock();
-            let inner = &mut *guard;
-            if let Some(idx) = inner.slab.find(hash, &key) {
-                let node = inner.slab.node_mut(idx);
-                node.expires = expires;
-                let segment = node.segment;
-                dropped = node.value.replace(value);
-                inner.lists[segment as usize].move_to_front(&mut inner.slab, idx);
-            } else {
-                let idx = inner.slab.alloc(key, hash, value, expires, WINDOW);
-                inner.lists[WINDOW as usize].push_front(&mut inner.slab, idx);
-                dropped = self.evict_from_window(inner, now);
-            }
-        }
-        drop(dropped);
+        self.put(key, value, now, expires);
     }
 
     fn remove(&self, key: &L1Key) -> bool {
@@ -336,6 +324,33 @@ impl L1Store for TinyLfuStore {
     fn stats(&self) -> L1Stats {
         let inner = self.inner.lock();
         inner.counters.stats(inner.slab.len(), self.capacity)
+    }
+}
+
+impl TinyLfuStore {
+    /// Insert or replace `key` to expire at `expires` (`now` for evictions).
+    fn put(&self, key: L1Key, value: L1Value, now: u64, expires: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let hash = self.hasher.hash(&key);
+        let dropped;
+        {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            if let Some(idx) = inner.slab.find(hash, &key) {
+                let node = inner.slab.node_mut(idx);
+                node.expires = expires;
+                let segment = node.segment;
+                dropped = node.value.replace(value);
+                inner.lists[segment as usize].move_to_front(&mut inner.slab, idx);
+            } else {
+                let idx = inner.slab.alloc(key, hash, value, expires, WINDOW);
+                inner.lists[WINDOW as usize].push_front(&mut inner.slab, idx);
+                dropped = self.evict_from_window(inner, now);
+            }
+        }
+        drop(dropped);
     }
 }
 

@@ -137,7 +137,7 @@ impl<D: Document> ReadThrough<D> {
     ) -> Self {
         let l1 = spec.l1.map(|l1| {
             let config = L1Config::new(l1.capacity, l1.ttl, Arc::clone(clock));
-            L1::new(build_store(l1.store, &config))
+            L1::new(build_store(l1.store, &config), Arc::clone(clock))
         });
         ReadThrough {
             lane: CacheLane::new(name.clone(), spec, cache, config.clone(), Arc::clone(clock)),

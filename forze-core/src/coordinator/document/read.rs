@@ -202,7 +202,10 @@ impl<D: Document> ReadThrough<D> {
                 config.outage_hold,
                 Arc::clone(self.lane.clock()),
             );
-            L1::new(build_store(crate::spec::L1StoreKind::Lru, &l1))
+            L1::new(
+                build_store(crate::spec::L1StoreKind::Lru, &l1),
+                Arc::clone(self.lane.clock()),
+            )
         }))
     }
 
