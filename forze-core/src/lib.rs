@@ -66,6 +66,10 @@ pub mod store;
 pub mod testing;
 mod tx;
 
+/// A boxed, `Send` future: what the object-safe traits every adapter implements return
+/// ([`store::DocumentStore`], [`cache::Cache`], [`runtime::LifecycleStep`] hooks, ...).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 pub use breaker::BreakerState;
 pub use coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
 pub use error::{Error, ErrorKind, Result};

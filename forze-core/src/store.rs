@@ -7,8 +7,6 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -17,8 +15,8 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::model::{FieldSchema, Row};
 
-/// A boxed, `Send` future: what the object-safe backend traits return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// Re-exported from the crate root, where it lives ([`crate::BoxFuture`]).
+pub use crate::BoxFuture;
 
 /// Per-call context handed to a store: the transaction the call runs in, if any, and the tenant
 /// bound to the calling context.

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::store::{BoxFuture, Transaction};
+use crate::BoxFuture;
+use crate::store::Transaction;
 
 /// Work to run once the transaction committed (cache invalidations of its writes).
 pub(crate) trait AfterCommit: Send {

@@ -4,11 +4,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use forze_core::BoxFuture;
 use forze_core::Result;
 use forze_core::runtime::{
     DEFAULT_STEP_TIMEOUT, DepsModule, LifecycleHook, LifecycleModule, LifecycleStep, Registrations,
 };
-use forze_core::store::BoxFuture;
 
 use crate::client::PostgresClient;
 use crate::config::{PostgresConfig, PostgresDocumentConfig};

@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use forze_core::store::{BoxFuture, Transaction, TransactionManager};
+use forze_core::BoxFuture;
+use forze_core::store::{Transaction, TransactionManager};
 use forze_core::{Error, ErrorKind, Result};
 use sqlx::Postgres;
 use tokio::sync::Mutex;

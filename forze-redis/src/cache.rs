@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use forze_core::BoxFuture;
 use forze_core::cache::{
     Cache, CacheEntry, CacheFill, Invalidation, Lookup, PushSubscription, SharedSink,
 };
-use forze_core::store::BoxFuture;
 use forze_core::{Error, ErrorKind, Result};
 use redis::{Cmd, Value};
 

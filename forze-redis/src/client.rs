@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use forze_core::BoxFuture;
 use forze_core::runtime::{LifecycleHook, LifecycleStep};
-use forze_core::store::BoxFuture;
 use forze_core::{Error, Result};
 use parking_lot::RwLock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

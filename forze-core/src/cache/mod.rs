@@ -45,8 +45,8 @@ mod push;
 
 pub use push::{InvalidationSink, PushSubscription, PushSupport, SharedSink};
 
+use crate::BoxFuture;
 use crate::error::Result;
-use crate::store::BoxFuture;
 
 /// The tombstone rev a delete writes: it outranks every rev, so nothing refills the key until the
 /// tombstone expires.

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::BoxFuture;
 use crate::cache::{Cache, CacheEntry, CacheFill, Invalidation, Lookup};
 use crate::clock::{SharedClock, system_clock};
 use crate::error::Result;
-use crate::store::BoxFuture;
 
 /// What a key of a [`MemoryCache`] holds, for tests (the `testing` feature).
 #[cfg(feature = "testing")]

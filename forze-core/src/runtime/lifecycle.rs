@@ -13,7 +13,7 @@ use crate::runtime::{LifecycleModule, LifecycleStep};
 ///
 /// ```
 /// use forze_core::runtime::{LifecycleHook, LifecycleStep};
-/// use forze_core::store::BoxFuture;
+/// use forze_core::BoxFuture;
 /// use forze_core::{LifecyclePlan, Result};
 ///
 /// #[derive(Debug)]

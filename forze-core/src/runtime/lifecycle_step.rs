@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BoxFuture;
 use crate::error::Result;
-use crate::store::BoxFuture;
 
 /// Default per-step timeout for startup and for shutdown.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::BoxFuture;
 use crate::cache::Invalidation;
 use crate::coordinator::push::Change;
 use crate::l1::L1Key;
 use crate::model::Document;
-use crate::store::BoxFuture;
 use crate::tx::AfterCommit;
 
 use crate::coordinator::key::cache_key;

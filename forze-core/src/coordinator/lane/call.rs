@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::BoxFuture;
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::BoxFuture;
 
 use super::CacheLane;
 

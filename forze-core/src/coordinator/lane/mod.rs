@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::counters::Counters;
 use pending::Pending;
 
+use crate::BoxFuture;
 use crate::breaker::Breaker;
 use crate::cache::{Cache, Lookup};
 use crate::clock::SharedClock;
@@ -21,7 +22,6 @@ use crate::error::Result;
 use crate::l1::L1Stats;
 use crate::model::DocumentMeta;
 use crate::spec::CacheSpec;
-use crate::store::BoxFuture;
 
 pub(crate) struct CacheLane {
     pub(crate) document: Cow<'static, str>,
