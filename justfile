@@ -55,4 +55,5 @@ docs-sync:
 
 # The fleet checker for minutes: forze-replica processes, random schedules with Redis faults, 20,000 ops per configuration (FORZE_FLEET_OPS, FORZE_FLEET_CONFIG=plain|l1|push, FORZE_FLEET_SEED to replay); prints the counts
 soak:
-    cargo test -p forze-fleet --test fleet -- --ignored --exact soak --nocapture
+    cargo build -q -p forze-fleet --bins
+    cargo run -q -p forze-fleet --bin forze-soak

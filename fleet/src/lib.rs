@@ -10,3 +10,4 @@ pub mod docs;
 pub mod driver;
 pub mod protocol;
 pub mod slow;
+pub mod suite;
