@@ -6,43 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{COOL_DOWN, Fixture, THRESHOLD, until};
+use common::{COOL_DOWN, Fixture, THRESHOLD, create, get, price, spawn_get, until};
 use forze_core::cache::{Cache, CacheFill};
 use forze_core::memory::MemoryCacheState;
 use forze_core::testing::{
-    CacheMode, PLAIN_PRODUCT_SPEC, PRODUCT_SPEC, ProductCreate, ProductRead, ProductUpdate,
-    watchdog,
+    CacheMode, PLAIN_PRODUCT_SPEC, PRODUCT_SPEC, ProductCreate, ProductRead, watchdog,
 };
-use forze_core::{BreakerState, CoordinatorConfig, Error, ErrorKind, ExecutionContext};
+use forze_core::{BreakerState, CoordinatorConfig, Error, ErrorKind};
 use uuid::Uuid;
-
-fn price(p: i32) -> ProductUpdate {
-    ProductUpdate {
-        price: Some(p),
-        ..ProductUpdate::default()
-    }
-}
-
-async fn create(ctx: &ExecutionContext, price: i32) -> ProductRead {
-    ctx.document()
-        .command(&PRODUCT_SPEC)
-        .unwrap()
-        .create(ProductCreate::new("Widget", price))
-        .await
-        .unwrap()
-}
-
-async fn get(ctx: &ExecutionContext, id: Uuid) -> forze_core::Result<ProductRead> {
-    ctx.document().query(&PRODUCT_SPEC)?.get(id).await
-}
-
-fn spawn_get(
-    ctx: &ExecutionContext,
-    id: Uuid,
-) -> tokio::task::JoinHandle<forze_core::Result<ProductRead>> {
-    let ctx = ctx.clone();
-    tokio::spawn(async move { get(&ctx, id).await })
-}
 
 /// What the cache holds for `id` (values and tombstones), bypassing everything.
 fn raw(f: &Fixture, id: Uuid) -> Option<MemoryCacheState> {

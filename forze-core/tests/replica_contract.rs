@@ -7,41 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{COOL_DOWN, Fixture, THRESHOLD, until};
+use common::{COOL_DOWN, Fixture, THRESHOLD, create, get, price, spawn_get, until};
 use forze_core::cache::{Cache, CacheFill, Lookup};
-use forze_core::testing::{
-    CacheMode, PRODUCT_SPEC, ProductCreate, ProductRead, ProductUpdate, watchdog,
-};
-use forze_core::{BreakerState, CoordinatorConfig, ErrorKind, ExecutionContext};
+use forze_core::testing::{CacheMode, PRODUCT_SPEC, ProductCreate, ProductRead, watchdog};
+use forze_core::{BreakerState, CoordinatorConfig, ErrorKind};
 use uuid::Uuid;
-
-fn price(p: i32) -> ProductUpdate {
-    ProductUpdate {
-        price: Some(p),
-        ..ProductUpdate::default()
-    }
-}
-
-async fn create(ctx: &ExecutionContext, price: i32) -> ProductRead {
-    ctx.document()
-        .command(&PRODUCT_SPEC)
-        .unwrap()
-        .create(ProductCreate::new("Widget", price))
-        .await
-        .unwrap()
-}
-
-async fn get(ctx: &ExecutionContext, id: Uuid) -> forze_core::Result<ProductRead> {
-    ctx.document().query(&PRODUCT_SPEC)?.get(id).await
-}
-
-fn spawn_get(
-    ctx: &ExecutionContext,
-    id: Uuid,
-) -> tokio::task::JoinHandle<forze_core::Result<ProductRead>> {
-    let ctx = ctx.clone();
-    tokio::spawn(async move { get(&ctx, id).await })
-}
 
 /// A's read misses and holds rev 1 inside its store read; B's update returns (tombstone rev 2);
 /// a new read on A misses on the tombstone. It must not take the old fetch's rev 1.

@@ -45,11 +45,14 @@ impl Lifetimes {
         u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// `at`, in nanoseconds since the base instant (saturating; 0 before it).
+    /// The expiry stamp of an entry whose lifetime began at `since` (not after `now`), or
+    /// `None` if it has already ended.
     #[inline]
-    pub(crate) fn at(&self, at: Instant) -> u64 {
-        let elapsed = at.saturating_duration_since(self.base);
-        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    pub(crate) fn expiry_since(&self, since: Instant, now: u64) -> Option<u64> {
+        let elapsed = since.saturating_duration_since(self.base);
+        let born = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).min(now);
+        let expires = self.expiry(born);
+        (!is_expired(expires, now)).then_some(expires)
     }
 
     /// The expiry stamp of an entry written at `now`.

@@ -266,11 +266,9 @@ impl L1Store for TinyLfuStore {
 
     fn insert_since(&self, key: L1Key, value: L1Value, since: std::time::Instant) {
         let now = self.lifetimes.now();
-        let expires = self.lifetimes.expiry(self.lifetimes.at(since).min(now));
-        if is_expired(expires, now) {
-            return;
+        if let Some(expires) = self.lifetimes.expiry_since(since, now) {
+            self.put(key, value, now, expires);
         }
-        self.put(key, value, now, expires);
     }
 
     fn remove(&self, key: &L1Key) -> bool {

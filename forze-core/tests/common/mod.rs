@@ -7,10 +7,14 @@ use std::time::Duration;
 use forze_core::clock::MockClock;
 use forze_core::memory::{MemoryCache, MemoryDocumentStore};
 use forze_core::prelude::*;
-use forze_core::testing::{FailingCache, GatedStore, TestDepsModule};
+use forze_core::testing::{
+    FailingCache, GatedStore, PRODUCT_SPEC, ProductCreate, ProductRead, ProductUpdate,
+    TestDepsModule,
+};
 use forze_core::{
     CoordinatorConfig, DepsRegistry, ExecutionContext, ExecutionRuntime, LifecyclePlan,
 };
+use uuid::Uuid;
 
 /// The breaker opens after this many consecutive cache failures in the fixtures.
 pub const THRESHOLD: u32 = 3;
@@ -90,4 +94,36 @@ pub async fn until(mut cond: impl FnMut() -> bool) {
     while !cond() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// A patch of the test product's price.
+pub fn price(p: i32) -> ProductUpdate {
+    ProductUpdate {
+        price: Some(p),
+        ..ProductUpdate::default()
+    }
+}
+
+/// Create a test product through the command port of [`PRODUCT_SPEC`].
+pub async fn create(ctx: &ExecutionContext, price: i32) -> ProductRead {
+    ctx.document()
+        .command(&PRODUCT_SPEC)
+        .unwrap()
+        .create(ProductCreate::new("Widget", price))
+        .await
+        .unwrap()
+}
+
+/// Read through the query port of [`PRODUCT_SPEC`].
+pub async fn get(ctx: &ExecutionContext, id: Uuid) -> forze_core::Result<ProductRead> {
+    ctx.document().query(&PRODUCT_SPEC)?.get(id).await
+}
+
+/// [`get`] on a task of its own.
+pub fn spawn_get(
+    ctx: &ExecutionContext,
+    id: Uuid,
+) -> tokio::task::JoinHandle<forze_core::Result<ProductRead>> {
+    let ctx = ctx.clone();
+    tokio::spawn(async move { get(&ctx, id).await })
 }
