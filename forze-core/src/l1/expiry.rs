@@ -50,7 +50,9 @@ impl Lifetimes {
     #[inline]
     pub(crate) fn expiry_since(&self, since: Instant, now: u64) -> Option<u64> {
         let elapsed = since.saturating_duration_since(self.base);
-        let born = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).min(now);
+        let born = u64::try_from(elapsed.as_nanos())
+            .unwrap_or(u64::MAX)
+            .min(now);
         let expires = self.expiry(born);
         (!is_expired(expires, now)).then_some(expires)
     }
