@@ -10,9 +10,7 @@ use chrono::{DateTime, Utc};
 use forze_core::Row;
 use forze_core::prelude::*;
 use forze_core::runtime::Registrations;
-use forze_core::store::{
-    BoxFuture, DocumentBackend, DocumentBinding, ListQuery, Patch, StoreCx, Updated,
-};
+use forze_core::store::{BoxFuture, DocumentBackend, DocumentBinding, Patch, StoreCx, Updated};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::sync::Mutex;
@@ -185,16 +183,20 @@ impl DocumentStore for SlowStore {
         })
     }
 
-    fn list<'a>(
+    fn find<'a>(
         &'a self,
         cx: &'a StoreCx,
-        query: &'a ListQuery,
+        select: &'a forze_core::query::Select,
     ) -> BoxFuture<'a, forze_core::Result<Vec<Row>>> {
-        self.inner.list(cx, query)
+        self.inner.find(cx, select)
     }
 
-    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, forze_core::Result<u64>> {
-        self.inner.count(cx)
+    fn count<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: Option<&'a forze_core::query::Predicate>,
+    ) -> BoxFuture<'a, forze_core::Result<u64>> {
+        self.inner.count(cx, filter)
     }
 }
 

@@ -58,6 +58,7 @@ pub mod l1;
 pub mod memory;
 mod model;
 mod ports;
+pub mod query;
 pub mod runtime;
 mod singleflight;
 pub mod spec;
@@ -74,7 +75,7 @@ pub use breaker::BreakerState;
 pub use coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Document, DocumentMeta, FieldKind, FieldSchema, Row};
-pub use ports::{CacheHandle, DocumentCommand, DocumentQuery};
+pub use ports::{CacheHandle, DEFAULT_PAGE_SIZE, DocumentCommand, DocumentQuery, Find};
 pub use runtime::{
     DepsRegistry, DocumentAccess, ExecutionContext, ExecutionRuntime, FrozenDeps, FrozenLifecycle,
     LifecyclePlan,

@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::{FieldSchema, Row};
+pub use crate::query::SortOrder;
+use crate::query::{Predicate, Select};
 
 /// Re-exported from the crate root, where it lives ([`crate::BoxFuture`]).
 pub use crate::BoxFuture;
@@ -98,16 +100,6 @@ impl Updated {
     pub fn new(row: Row, changed: bool) -> Self {
         Updated { row, changed }
     }
-}
-
-/// Sort direction of [`ListQuery`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SortOrder {
-    /// Smallest first.
-    #[default]
-    Asc,
-    /// Largest first.
-    Desc,
 }
 
 /// A page of documents: sorted by one field (or the metadata `id`, `rev`, `created_at`,
@@ -224,12 +216,18 @@ pub trait DocumentStore: Send + Sync + fmt::Debug {
     /// The documents that exist among `ids`, in any order, in one query.
     fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>>;
 
-    /// A page of documents. An unknown sort field is `Validation`.
-    fn list<'a>(&'a self, cx: &'a StoreCx, query: &'a ListQuery)
-    -> BoxFuture<'a, Result<Vec<Row>>>;
+    /// The rows a checked query selects, in its order (see [`Select`]): matching its filter,
+    /// after its keyset position, past its offset, at most its limit. With the semantics of
+    /// [`query`](crate::query#semantics) (the in-memory store's
+    /// [`eval`](crate::query::eval) is the reference).
+    fn find<'a>(&'a self, cx: &'a StoreCx, select: &'a Select) -> BoxFuture<'a, Result<Vec<Row>>>;
 
-    /// The number of documents.
-    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>>;
+    /// The number of rows matching `filter` (`None`: every row).
+    fn count<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: Option<&'a Predicate>,
+    ) -> BoxFuture<'a, Result<u64>>;
 }
 
 /// An open transaction of some backend. Stores downcast it through [`as_any`](Self::as_any).

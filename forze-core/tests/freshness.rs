@@ -13,8 +13,8 @@ use forze_core::clock::MockClock;
 use forze_core::memory::{MemoryCache, MemoryCacheState, MemoryDocumentStore};
 use forze_core::prelude::*;
 use forze_core::store::{
-    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, ListQuery, Patch, StoreCx,
-    Transaction, TransactionManager, Updated,
+    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Transaction,
+    TransactionManager, Updated,
 };
 use forze_core::testing::{
     CacheMode, FailingCache, GatedStore, PRODUCT_SPEC, ProductCreate, ProductRead, ProductUpdate,
@@ -197,15 +197,19 @@ impl DocumentStore for FaultyStore {
     fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>> {
         self.inner.get_many(cx, ids)
     }
-    fn list<'a>(
+    fn find<'a>(
         &'a self,
         cx: &'a StoreCx,
-        query: &'a ListQuery,
+        select: &'a forze_core::query::Select,
     ) -> BoxFuture<'a, Result<Vec<Row>>> {
-        self.inner.list(cx, query)
+        self.inner.find(cx, select)
     }
-    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>> {
-        self.inner.count(cx)
+    fn count<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: Option<&'a forze_core::query::Predicate>,
+    ) -> BoxFuture<'a, Result<u64>> {
+        self.inner.count(cx, filter)
     }
 }
 

@@ -29,6 +29,7 @@ mod error;
 mod ident;
 mod module;
 mod probe;
+mod query;
 mod schema;
 mod sql;
 mod store;

@@ -6,9 +6,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use forze_core::FieldSchema;
-use forze_core::store::SortOrder;
 
-use crate::columns::{ID, META, sql_type};
+use crate::columns::{META, sql_type};
 use crate::config::PostgresDocumentConfig;
 use crate::ident::quote_ident;
 
@@ -76,7 +75,6 @@ pub(crate) struct Statements {
     pub(crate) get_many: Arc<str>,
     pub(crate) touch: Arc<str>,
     pub(crate) delete: Arc<str>,
-    pub(crate) count: Arc<str>,
 }
 
 impl Statements {
@@ -114,7 +112,6 @@ impl Statements {
             )
             .into(),
             delete: format!("DELETE FROM {table} WHERE \"id\" = ANY($1) RETURNING \"id\"").into(),
-            count: format!("SELECT count(*) FROM {table}").into(),
             insert: insert.into(),
             ensure: ensure.into(),
             table,
@@ -144,22 +141,9 @@ impl Statements {
         )
     }
 
-    /// A page ordered by `sort` (an already validated column name), then by id in the same
-    /// direction. Parameters: `$1` limit (NULL = all), `$2` offset.
-    pub(crate) fn list(&self, sort: &str, order: SortOrder) -> String {
-        let dir = match order {
-            SortOrder::Asc => "ASC",
-            SortOrder::Desc => "DESC",
-        };
-        let order_by = if sort == ID.name {
-            format!("\"id\" {dir}")
-        } else {
-            format!("{} {dir}, \"id\" {dir}", quote_ident(sort))
-        };
-        format!(
-            "SELECT {} FROM {} ORDER BY {order_by} LIMIT $1 OFFSET $2",
-            self.columns, self.table
-        )
+    /// The selected column list: metadata, then fields in schema order.
+    pub(crate) fn columns(&self) -> &str {
+        &self.columns
     }
 }
 
@@ -183,19 +167,6 @@ mod tests {
              \"last_update_at\" = $5 WHERE \"id\" = $1 AND \"rev\" = $2 AND \
              (\"name\" IS DISTINCT FROM $3 OR \"data\" IS DISTINCT FROM $4) RETURNING \
              \"id\", \"rev\", \"created_at\", \"last_update_at\", \"name\", \"data\""
-        );
-    }
-
-    #[test]
-    fn list_orders_by_field_then_id() {
-        let s = Statements::new(&PostgresDocumentConfig::table("s", "t"), &FIELDS);
-        assert!(
-            s.list("name", SortOrder::Desc)
-                .ends_with("ORDER BY \"name\" DESC, \"id\" DESC LIMIT $1 OFFSET $2")
-        );
-        assert!(
-            s.list("id", SortOrder::Asc)
-                .ends_with("ORDER BY \"id\" ASC LIMIT $1 OFFSET $2")
         );
     }
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use forze_core::query::{Predicate, Select};
 use forze_core::store::{
-    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, ListQuery, Patch, SortOrder,
-    StoreCx, Updated,
+    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Updated,
 };
 use forze_core::{Error, ErrorKind, FieldSchema, Result, Row};
 use serde_json::Value;
@@ -21,10 +21,11 @@ use uuid::Uuid;
 
 use crate::client::PostgresClient;
 use crate::codec::{Column, Param, PgQuery, decode_row, encode};
-use crate::columns::{ID, is_meta, meta_names};
+use crate::columns::{is_meta, meta_names};
 use crate::config::PostgresDocumentConfig;
 use crate::error::{UNIQUE_VIOLATION, constraint, from_sqlx, sqlstate, timed_out};
 use crate::ident::validate_ident;
+use crate::query;
 use crate::schema;
 use crate::sql::Statements;
 use crate::tx::PostgresTransaction;
@@ -852,37 +853,13 @@ impl DocumentStore for PostgresDocumentStore {
         })
     }
 
-    fn list<'a>(&'a self, cx: &'a StoreCx, q: &'a ListQuery) -> BoxFuture<'a, Result<Vec<Row>>> {
+    fn find<'a>(&'a self, cx: &'a StoreCx, select: &'a Select) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
             self.no_tenant(cx)?;
-            let (sort, order) = match &q.sort {
-                Some((field, order)) => (field.as_ref(), *order),
-                None => (ID.name, SortOrder::Asc),
-            };
-            if !is_meta(sort) && !self.fields.iter().any(|f| f.name == sort) {
-                return Err(Error::new(
-                    ErrorKind::Validation,
-                    format!(
-                        "{}: unknown sort field `{sort}`; expected one of: {}{}{}",
-                        self.what,
-                        meta_names(),
-                        if self.fields.is_empty() { "" } else { ", " },
-                        self.field_names()
-                    ),
-                ));
-            }
-            let limit_rows = q.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
-            let sql: Arc<str> = self.sql.list(sort, order).into();
+            let rendered = query::select(self.sql.columns(), &self.sql.table, select);
+            let sql: Arc<str> = Arc::from(rendered.sql.as_str());
             let (mut conn, limit) = self.conn(cx).await?;
-            let res = run(
-                limit,
-                query(&sql)
-                    .bind(limit_rows)
-                    .bind(offset)
-                    .fetch_all(conn.pg()),
-            )
-            .await;
+            let res = run(limit, rendered.bind(query(&sql)).fetch_all(conn.pg())).await;
             self.settle(&mut conn, res)?
                 .iter()
                 .map(|r| self.decode(r))
@@ -890,17 +867,19 @@ impl DocumentStore for PostgresDocumentStore {
         })
     }
 
-    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>> {
+    fn count<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: Option<&'a Predicate>,
+    ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             self.no_tenant(cx)?;
+            let rendered = query::count(&self.sql.table, filter);
+            let sql: Arc<str> = Arc::from(rendered.sql.as_str());
             let (mut conn, limit) = self.conn(cx).await?;
-            let res = run(
-                limit,
-                sqlx::query_scalar::<_, i64>(AssertSqlSafe(Arc::clone(&self.sql.count)))
-                    .fetch_one(conn.pg()),
-            )
-            .await;
-            let n = self.settle(&mut conn, res)?;
+            let res = run(limit, rendered.bind(query(&sql)).fetch_one(conn.pg())).await;
+            let row = self.settle(&mut conn, res)?;
+            let n: i64 = sqlx::Row::try_get(&row, 0).map_err(|e| self.map(Cause::Sql(e)))?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }

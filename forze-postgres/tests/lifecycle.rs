@@ -31,7 +31,7 @@ async fn lifecycle_connects_at_startup_and_closes_at_shutdown() {
             .expect("bind");
 
         let err = store
-            .count(&StoreCx::none())
+            .count(&StoreCx::none(), None)
             .await
             .expect_err("before startup");
         assert_eq!(err.kind(), ErrorKind::Config);
@@ -43,12 +43,12 @@ async fn lifecycle_connects_at_startup_and_closes_at_shutdown() {
             .insert(&StoreCx::none(), vec![minimal_row("a", 1)])
             .await
             .expect("insert");
-        assert_eq!(store.count(&StoreCx::none()).await.expect("count"), 1);
+        assert_eq!(store.count(&StoreCx::none(), None).await.expect("count"), 1);
 
         module.shutdown().await;
         assert!(!client.is_initialized());
         let err = store
-            .count(&StoreCx::none())
+            .count(&StoreCx::none(), None)
             .await
             .expect_err("after shutdown");
         assert_eq!(err.kind(), ErrorKind::Config);

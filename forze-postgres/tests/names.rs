@@ -4,7 +4,8 @@ mod common;
 
 use common::{FIELDS, TestDb, as_stored, minimal_row, watchdog};
 use forze_core::ErrorKind;
-use forze_core::store::{DocumentBackend, DocumentBinding, ListQuery, StoreCx};
+use forze_core::query::Select;
+use forze_core::store::{DocumentBackend, DocumentBinding, StoreCx};
 use forze_postgres::{PostgresDocumentBackend, PostgresDocumentConfig, create_table_sql};
 
 #[tokio::test]
@@ -34,7 +35,10 @@ async fn hostile_schema_and_table_names_cannot_inject_sql() {
         );
         assert_eq!(
             store
-                .list(&cx, &ListQuery::new())
+                .find(
+                    &cx,
+                    &Select::new("products", &FIELDS, None, &[]).expect("valid")
+                )
                 .await
                 .expect("list")
                 .len(),
@@ -62,7 +66,7 @@ async fn hostile_schema_and_table_names_cannot_inject_sql() {
         )
         .bind(&DocumentBinding::new("products", &FIELDS))
         .expect("bind");
-        let err = store.count(&cx).await.expect_err("no such schema");
+        let err = store.count(&cx, None).await.expect_err("no such schema");
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
         let still: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM \"{}\".sentinel",

@@ -83,7 +83,7 @@ async fn postgres_stopped_mid_test_is_unavailable_then_recovers() {
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
         assert!(err.is_not_applied(), "{err:?}");
         let err = store
-            .count(&StoreCx::in_tx(Arc::clone(&tx)))
+            .count(&StoreCx::in_tx(Arc::clone(&tx)), None)
             .await
             .expect_err("tx conn gone");
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");

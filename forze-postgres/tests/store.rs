@@ -5,8 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{TestDb, as_stored, full_row, micros_now, minimal_row, obj, watchdog};
-use forze_core::store::{ListQuery, Patch, SortOrder, StoreCx};
+use common::{FIELDS, TestDb, as_stored, full_row, micros_now, minimal_row, obj, watchdog};
+use forze_core::query::{Select, Sort};
+use forze_core::store::{Patch, StoreCx};
 use forze_core::{ErrorKind, Row};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -60,38 +61,31 @@ async fn every_operation_round_trips() {
         assert!(store.get_many(&cx(), &[]).await.expect("empty").is_empty());
 
         // list and count.
-        assert_eq!(store.count(&cx()).await.expect("count"), 3);
+        assert_eq!(store.count(&cx(), None).await.expect("count"), 3);
         let names = |rows: Vec<Row>| -> Vec<String> {
             rows.iter()
                 .map(|r| r.fields["name"].as_str().expect("name").to_owned())
                 .collect()
         };
+        let select = |sort: &[Sort]| Select::new("products", &FIELDS, None, sort).expect("valid");
         let by_price = store
-            .list(&cx(), &ListQuery::new().sort("price", SortOrder::Desc))
+            .find(&cx(), &select(&[Sort::desc("price")]))
             .await
             .expect("list");
         assert_eq!(names(by_price), ["alpha", "gamma", "beta"]);
         let page = store
-            .list(
+            .find(
                 &cx(),
-                &ListQuery::new()
-                    .sort("name", SortOrder::Asc)
-                    .limit(1)
-                    .offset(1),
+                &select(&[Sort::asc("name")]).with_limit(1).with_offset(1),
             )
             .await
             .expect("list page");
         assert_eq!(names(page), ["beta"]);
-        let by_id = store
-            .list(&cx(), &ListQuery::new())
-            .await
-            .expect("list by id");
+        let by_id = store.find(&cx(), &select(&[])).await.expect("list by id");
         let mut ids = vec![a.meta.id, b.meta.id, c.meta.id];
         ids.sort();
         assert_eq!(by_id.iter().map(|r| r.meta.id).collect::<Vec<_>>(), ids);
-        let err = store
-            .list(&cx(), &ListQuery::new().sort("nope\"; --", SortOrder::Asc))
-            .await
+        let err = Select::new("products", &FIELDS, None, &[Sort::asc("nope\"; --")])
             .expect_err("unknown sort field");
         assert_eq!(err.kind(), ErrorKind::Validation);
         assert!(err.message().contains("price"), "lists valid fields: {err}");
@@ -146,7 +140,7 @@ async fn every_operation_round_trips() {
         let (row_d, inserted) = store.ensure(&cx(), d.clone()).await.expect("ensure new");
         assert!(inserted);
         assert_eq!(row_d, as_stored(&d));
-        assert_eq!(store.count(&cx()).await.expect("count"), 4);
+        assert_eq!(store.count(&cx(), None).await.expect("count"), 4);
 
         // delete: a missing id fails the whole call.
         let missing = Uuid::now_v7();
@@ -157,7 +151,7 @@ async fn every_operation_round_trips() {
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert!(err.message().contains(&missing.to_string()), "{err}");
         assert_eq!(
-            store.count(&cx()).await.expect("count"),
+            store.count(&cx(), None).await.expect("count"),
             4,
             "nothing deleted"
         );
@@ -167,7 +161,7 @@ async fn every_operation_round_trips() {
             .expect("delete two (duplicate id ignored)");
         store.delete(&cx(), &[d.meta.id]).await.expect("delete one");
         assert_eq!(store.get(&cx(), b.meta.id, false).await.expect("get"), None);
-        assert_eq!(store.count(&cx()).await.expect("count"), 1);
+        assert_eq!(store.count(&cx(), None).await.expect("count"), 1);
         store.delete(&cx(), &[]).await.expect("empty delete");
     })
     .await;
@@ -310,7 +304,7 @@ async fn duplicate_id_is_conflict_and_nothing_is_inserted() {
             .await
             .expect_err("dup in batch");
         assert_eq!(err.kind(), ErrorKind::Conflict);
-        assert_eq!(store.count(&cx()).await.expect("count"), 1);
+        assert_eq!(store.count(&cx(), None).await.expect("count"), 1);
     })
     .await;
 }
@@ -447,7 +441,7 @@ async fn bad_values_are_validation_errors_naming_the_field() {
             .expect("get")
             .expect("row");
         assert_eq!(stored, as_stored(&a), "nothing written");
-        assert_eq!(store.count(&cx()).await.expect("count"), 1);
+        assert_eq!(store.count(&cx(), None).await.expect("count"), 1);
     })
     .await;
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use common::{TestDb, micros_now, minimal_row, obj, watchdog};
 use forze_core::memory::MemoryCache;
 use forze_core::prelude::*;
-use forze_core::store::{ListQuery, Patch, StoreCx};
+use forze_core::query::Select;
+use forze_core::store::{Patch, StoreCx};
 use forze_core::testing::{PRODUCT_FIELDS, PRODUCT_SPEC, ProductCreate, TestDepsModule};
 use forze_core::{DepsRegistry, Error, ErrorKind, ExecutionRuntime, LifecyclePlan};
 use forze_postgres::{PostgresDocumentBackend, create_table_sql};
@@ -74,11 +75,20 @@ async fn every_operation_with_a_tenant_is_a_config_error_and_writes_nothing() {
         assert_refused(store.delete(&cx, &[]).await, "empty delete", tenant);
         assert_refused(store.get(&cx, id, false).await, "get", tenant);
         assert_refused(store.get_many(&cx, &[id]).await, "get_many", tenant);
-        assert_refused(store.list(&cx, &ListQuery::new()).await, "list", tenant);
-        assert_refused(store.count(&cx).await, "count", tenant);
+        assert_refused(
+            store
+                .find(
+                    &cx,
+                    &Select::new("products", PRODUCT_FIELDS, None, &[]).expect("valid"),
+                )
+                .await,
+            "find",
+            tenant,
+        );
+        assert_refused(store.count(&cx, None).await, "count", tenant);
 
         // Nothing was written or changed.
-        assert_eq!(store.count(&plain).await.expect("count"), 1);
+        assert_eq!(store.count(&plain, None).await.expect("count"), 1);
         let stored = store
             .get(&plain, id, false)
             .await

@@ -39,7 +39,7 @@ async fn commit_makes_writes_visible_and_rollback_discards_them() {
             Some(as_stored(&a)),
             "the transaction sees its own write"
         );
-        assert_eq!(store.count(&in_tx).await.expect("count in tx"), 1);
+        assert_eq!(store.count(&in_tx, None).await.expect("count in tx"), 1);
         assert_eq!(
             store
                 .get(&none(), a.meta.id, false)
@@ -188,7 +188,10 @@ async fn a_failed_statement_aborts_the_transaction_and_commit_reports_it() {
             .expect_err("duplicate");
         assert_eq!(err.kind(), ErrorKind::Conflict);
 
-        let err = store.count(&in_tx).await.expect_err("aborted transaction");
+        let err = store
+            .count(&in_tx, None)
+            .await
+            .expect_err("aborted transaction");
         assert!(err.message().contains("aborted"), "{err}");
         let err = tx
             .commit()
@@ -284,7 +287,7 @@ async fn a_foreign_or_other_client_transaction_is_a_config_error() {
         let store = db.store().await;
 
         let err = store
-            .count(&StoreCx::in_tx(Arc::new(ForeignTx)))
+            .count(&StoreCx::in_tx(Arc::new(ForeignTx)), None)
             .await
             .expect_err("foreign transaction");
         assert_eq!(err.kind(), ErrorKind::Config);
@@ -304,7 +307,7 @@ async fn a_foreign_or_other_client_transaction_is_a_config_error() {
             .await
             .expect("begin");
         let err = store
-            .count(&StoreCx::in_tx(Arc::clone(&tx)))
+            .count(&StoreCx::in_tx(Arc::clone(&tx)), None)
             .await
             .expect_err("other client's transaction");
         assert_eq!(err.kind(), ErrorKind::Config);

@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
@@ -13,14 +12,13 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{FieldKind, FieldSchema, Row};
+use crate::model::{FieldSchema, Row};
+use crate::query::{Predicate, Select, eval};
 use crate::store::{
-    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, ListQuery, Patch, SortOrder,
-    StoreCx, Transaction, TransactionManager, Updated,
+    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Transaction,
+    TransactionManager, Updated,
 };
 
-/// The metadata names a list can sort by, besides the document's fields.
-pub(crate) const META_FIELDS: [&str; 4] = ["id", "rev", "created_at", "last_update_at"];
 
 type Table = BTreeMap<Uuid, Row>;
 /// A table is one document name for one tenant.
@@ -56,7 +54,7 @@ struct Db {
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let backend = MemoryDocumentStore::new();
 /// let store = backend.bind(&DocumentBinding::new("products", &[]))?;
-/// assert_eq!(store.count(&StoreCx::none()).await?, 0);
+/// assert_eq!(store.count(&StoreCx::none(), None).await?, 0);
 /// # Ok::<(), forze_core::Error>(())
 /// # }).unwrap();
 /// ```
@@ -481,102 +479,6 @@ impl MemoryCollection {
             Ok(out)
         })
     }
-
-    fn list_now(&self, cx: &StoreCx, query: &ListQuery) -> Result<Vec<Row>> {
-        let sort = match &query.sort {
-            None => None,
-            Some((field, order)) => {
-                let key = if META_FIELDS.contains(&field.as_ref()) {
-                    SortKey::Meta(field.to_string())
-                } else if let Some(schema) = self.field(field) {
-                    SortKey::Field(schema)
-                } else {
-                    return Err(Error::new(
-                        ErrorKind::Validation,
-                        format!(
-                            "document `{}` cannot be sorted by unknown field `{field}`; sortable fields: [{}, {}]",
-                            self.name,
-                            META_FIELDS.join(", "),
-                            self.field_names()
-                        ),
-                    ));
-                };
-                Some((key, *order))
-            }
-        };
-        self.with_view(cx, |view| {
-            let mut rows = view.rows();
-            if let Some((key, order)) = &sort {
-                rows.sort_by(|a, b| {
-                    let ord = key.compare(a, b).then_with(|| a.meta.id.cmp(&b.meta.id));
-                    match order {
-                        SortOrder::Asc => ord,
-                        SortOrder::Desc => ord.reverse(),
-                    }
-                });
-            }
-            let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
-            let limit = query
-                .limit
-                .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-            Ok(rows.into_iter().skip(offset).take(limit).cloned().collect())
-        })
-    }
-}
-
-enum SortKey {
-    Meta(String),
-    Field(&'static FieldSchema),
-}
-
-impl SortKey {
-    fn compare(&self, a: &Row, b: &Row) -> Ordering {
-        match self {
-            SortKey::Meta(name) => match name.as_str() {
-                "rev" => a.meta.rev.cmp(&b.meta.rev),
-                "created_at" => a.meta.created_at.cmp(&b.meta.created_at),
-                "last_update_at" => a.meta.last_update_at.cmp(&b.meta.last_update_at),
-                _ => a.meta.id.cmp(&b.meta.id),
-            },
-            SortKey::Field(schema) => compare_values(
-                a.fields.get(schema.name).unwrap_or(&Value::Null),
-                b.fields.get(schema.name).unwrap_or(&Value::Null),
-                schema.kind,
-            ),
-        }
-    }
-}
-
-/// Order two stored field values like Postgres does: `null` after every value (ascending),
-/// numbers numerically, timestamps chronologically, strings bytewise.
-pub(crate) fn compare_values(a: &Value, b: &Value, kind: FieldKind) -> Ordering {
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Greater,
-        (_, Value::Null) => Ordering::Less,
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            _ => {
-                let (x, y) = (
-                    x.as_f64().unwrap_or(f64::NAN),
-                    y.as_f64().unwrap_or(f64::NAN),
-                );
-                x.total_cmp(&y)
-            }
-        },
-        (Value::String(x), Value::String(y)) if kind == FieldKind::Timestamp => {
-            match (
-                DateTime::parse_from_rfc3339(x),
-                DateTime::parse_from_rfc3339(y),
-            ) {
-                (Ok(x), Ok(y)) => x.cmp(&y),
-                _ => x.cmp(y),
-            }
-        }
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (x, y) => x.to_string().cmp(&y.to_string()),
-    }
 }
 
 impl DocumentStore for MemoryCollection {
@@ -667,16 +569,22 @@ impl DocumentStore for MemoryCollection {
         ready(result)
     }
 
-    fn list<'a>(
-        &'a self,
-        cx: &'a StoreCx,
-        query: &'a ListQuery,
-    ) -> BoxFuture<'a, Result<Vec<Row>>> {
-        ready(self.list_now(cx, query))
+    fn find<'a>(&'a self, cx: &'a StoreCx, select: &'a Select) -> BoxFuture<'a, Result<Vec<Row>>> {
+        let result = self.with_view(cx, |view| {
+            Ok(eval::run(select, view.rows())
+                .into_iter()
+                .cloned()
+                .collect())
+        });
+        ready(result)
     }
 
-    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>> {
-        let result = self.with_view(cx, |view| Ok(view.rows().len() as u64));
+    fn count<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: Option<&'a Predicate>,
+    ) -> BoxFuture<'a, Result<u64>> {
+        let result = self.with_view(cx, |view| Ok(eval::count(filter, view.rows())));
         ready(result)
     }
 }

@@ -6,6 +6,7 @@
 
 mod cache;
 mod command;
+mod find;
 mod query;
 
 use std::future::Future;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 pub use cache::CacheHandle;
 pub use command::DocumentCommand;
+pub use find::{DEFAULT_PAGE_SIZE, Find};
 pub use query::DocumentQuery;
 
 use crate::clock::SharedClock;
@@ -29,6 +31,7 @@ pub(crate) struct PortScope {
     pub(crate) tenant: Option<Uuid>,
     pub(crate) tx: Option<Arc<TxScope>>,
     pub(crate) clock: SharedClock,
+    pub(crate) cursor_key: crate::query::CursorKey,
 }
 
 impl std::fmt::Debug for PortScope {

@@ -10,7 +10,9 @@ use crate::codec::{internal, many_not_found, not_found, row_to_read};
 use crate::coordinator::DocumentLane;
 use crate::error::Result;
 use crate::model::Document;
+use crate::ports::Find;
 use crate::ports::PortScope;
+use crate::query::{Schema, Select, Sort, page_size};
 use crate::store::ListQuery;
 
 /// Typed reads of one document type, from
@@ -24,8 +26,8 @@ use crate::store::ListQuery;
 /// Every method is cancel-safe: a read-through miss runs its store read and cache fill detached
 /// and shares it with the other callers, so dropping one caller never hangs or fails another.
 pub struct DocumentQuery<D: Document> {
-    lane: Arc<DocumentLane<D>>,
-    scope: PortScope,
+    pub(crate) lane: Arc<DocumentLane<D>>,
+    pub(crate) scope: PortScope,
 }
 
 impl<D: Document> Clone for DocumentQuery<D> {
@@ -139,27 +141,64 @@ impl<D: Document> DocumentQuery<D> {
         }
     }
 
-    /// A page of documents (`limit`, `offset`, sort by a field or metadata, then by id).
+    /// A query: filters, sort keys, then pages, cursors, counts or a stream (see [`Find`]).
     /// Always from the store.
+    pub fn find(&self) -> Find<'_, D> {
+        Find::new(self)
+    }
+
+    /// A page of documents (`limit`, `offset`, sort by one field or metadata, then by id).
+    /// Always from the store. [`find`](Self::find) does this and more.
     ///
     /// # Errors
     ///
     /// `Validation` for an unknown sort field; the store's errors.
     pub fn list(&self, query: ListQuery) -> impl Future<Output = Result<Vec<D::Read>>> + Send + '_ {
         async move {
-            let rows = self.lane.store.list(&self.scope.store_cx(), &query).await?;
+            let schema = Schema {
+                document: &self.lane.name,
+                fields: D::FIELDS,
+            };
+            // ties by id in the same direction, as `list` always did
+            let sort: Vec<Sort> = match query.sort {
+                None => Vec::new(),
+                Some((field, order)) => vec![
+                    Sort { field, order },
+                    Sort {
+                        field: "id".into(),
+                        order,
+                    },
+                ],
+            };
+            let select = Select {
+                filter: None,
+                sort: schema.sort(&sort)?,
+                after: None,
+                offset: query.offset,
+                limit: match query.limit {
+                    Some(0) => Some(0),
+                    Some(limit) => Some(page_size(&schema, limit)?),
+                    None => None,
+                },
+            };
+            let rows = self
+                .lane
+                .store
+                .find(&self.scope.store_cx(), &select)
+                .await?;
             rows.into_iter()
                 .map(|row| row_to_read::<D>(&self.lane.name, row))
                 .collect()
         }
     }
 
-    /// The number of documents. Always from the store.
+    /// The number of documents. Always from the store. `find().filter(..).count()` counts the
+    /// documents that match a filter.
     ///
     /// # Errors
     ///
     /// The store's errors.
     pub fn count(&self) -> impl Future<Output = Result<u64>> + Send + '_ {
-        async move { self.lane.store.count(&self.scope.store_cx()).await }
+        async move { self.lane.store.count(&self.scope.store_cx(), None).await }
     }
 }

@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::l1::L1Stats;
 use crate::model::Document;
 use crate::ports::{CacheHandle, DocumentCommand, DocumentQuery, PortScope};
+use crate::query::CursorKey;
 use crate::runtime::LifecycleStep;
 use crate::runtime::deps::RegistrationKind;
 use crate::runtime::lifecycle::{FrozenLifecycle, start_step, stop_steps};
@@ -35,6 +36,8 @@ struct RuntimeInner {
     /// The read-through coordinator: one lane per spec, and the push subscriptions.
     coordinator: Coordinator,
     state: tokio::sync::Mutex<LifecycleState>,
+    /// Signs cursor tokens.
+    cursor_key: CursorKey,
 }
 
 /// The application: frozen backends, a lifecycle plan, a clock, and one read-through lane per
@@ -97,6 +100,7 @@ impl ExecutionRuntime {
             lifecycle,
             system_clock(),
             CoordinatorConfig::default(),
+            CursorKey::default(),
         )
     }
 
@@ -105,6 +109,7 @@ impl ExecutionRuntime {
         lifecycle: FrozenLifecycle,
         clock: SharedClock,
         config: CoordinatorConfig,
+        cursor_key: CursorKey,
     ) -> Self {
         ExecutionRuntime {
             inner: Arc::new(RuntimeInner {
@@ -112,6 +117,7 @@ impl ExecutionRuntime {
                 lifecycle,
                 coordinator: Coordinator::new(config, clock),
                 state: tokio::sync::Mutex::new(LifecycleState::default()),
+                cursor_key,
             }),
         }
     }
@@ -128,6 +134,7 @@ impl ExecutionRuntime {
             i.lifecycle.clone(),
             clock,
             i.coordinator.config().clone(),
+            i.cursor_key.clone(),
         )
     }
 
@@ -141,6 +148,22 @@ impl ExecutionRuntime {
             i.lifecycle.clone(),
             i.coordinator.clock().clone(),
             config,
+            i.cursor_key.clone(),
+        )
+    }
+
+    /// The same wiring, signing cursor tokens ([`Find::cursor`](crate::Find::cursor)) with
+    /// `secret`. Give every replica of a service the same secret, so a cursor from one replica
+    /// continues on another. Like [`with_clock`](Self::with_clock), returns a new runtime.
+    #[must_use]
+    pub fn with_cursor_secret(self, secret: impl AsRef<[u8]>) -> Self {
+        let i = &self.inner;
+        Self::build(
+            i.deps.clone(),
+            i.lifecycle.clone(),
+            i.coordinator.clock().clone(),
+            i.coordinator.config().clone(),
+            CursorKey::new(secret),
         )
     }
 
@@ -557,6 +580,7 @@ impl ExecutionContext {
             tenant: self.tenant,
             tx: self.tx.clone(),
             clock: Arc::clone(self.runtime.clock()),
+            cursor_key: self.runtime.inner.cursor_key.clone(),
         }
     }
 }

@@ -18,10 +18,11 @@ use crate::cache::{
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Row;
+use crate::query::{Predicate, Select};
 use crate::runtime::{DepsModule, Registrations};
 use crate::store::{
-    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, ListQuery, Patch, StoreCx,
-    TransactionManager, Updated,
+    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, TransactionManager,
+    Updated,
 };
 
 /// How a [`FailingCache`] behaves.
@@ -477,16 +478,16 @@ impl DocumentStore for Wrapped {
             self.gate.after_read(result).await
         })
     }
-    fn list<'a>(
+    fn find<'a>(&'a self, cx: &'a StoreCx, select: &'a Select) -> BoxFuture<'a, Result<Vec<Row>>> {
+        self.gate.counts.lists.fetch_add(1, Ordering::SeqCst);
+        self.inner.find(cx, select)
+    }
+    fn count<'a>(
         &'a self,
         cx: &'a StoreCx,
-        query: &'a ListQuery,
-    ) -> BoxFuture<'a, Result<Vec<Row>>> {
-        self.gate.counts.lists.fetch_add(1, Ordering::SeqCst);
-        self.inner.list(cx, query)
-    }
-    fn count<'a>(&'a self, cx: &'a StoreCx) -> BoxFuture<'a, Result<u64>> {
-        self.inner.count(cx)
+        filter: Option<&'a Predicate>,
+    ) -> BoxFuture<'a, Result<u64>> {
+        self.inner.count(cx, filter)
     }
 }
 
