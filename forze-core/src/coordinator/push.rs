@@ -322,7 +322,7 @@ impl PushState {
 ///     DepsRegistry::from_modules([module.boxed()]).freeze()?,
 ///     LifecyclePlan::new().freeze()?,
 /// );
-/// let push = runtime.context().cache_stats(&PRODUCT_SPEC)?.push.expect("the spec has an L1");
+/// let push = runtime.context().cache(&PRODUCT_SPEC)?.stats().push.expect("the spec has an L1");
 /// // The in-memory cache is local to the process: it pushes nothing, the L1 is TTL-only.
 /// assert_eq!(push.support, PushSupport::Unsupported);
 /// assert_eq!(push.received, 0);
