@@ -45,7 +45,6 @@
 //! (not provided by any backend yet) would stay TTL-only by design: one tracking stream cannot
 //! cover several servers or an open set of prefixes.
 
-mod counters;
 mod document;
 mod key;
 mod l1;

@@ -86,8 +86,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use crate::cache::{InvalidationSink, PushSupport};
-use crate::coordinator::counters::Counter;
 use crate::coordinator::key::parse_cache_key;
+use crate::counter::Counter;
 use crate::l1::L1Key;
 
 /// How long an expected echo is waited for. An echo takes about one round trip; a stream that
