@@ -36,7 +36,7 @@ async fn main() -> forze_core::Result<()> {
             // Reads go through the cache: the first misses and fills, the second hits.
             query.get(widget.id).await?;
             query.get(widget.id).await?;
-            let stats = ctx.cache_stats(&PRODUCT_SPEC)?;
+            let stats = ctx.cache(&PRODUCT_SPEC)?.stats();
             println!("cache: {} miss, {} hit", stats.misses, stats.hits);
 
             // Optimistic concurrency: update at the rev you read.

@@ -139,8 +139,10 @@ pub(crate) fn run(_cx: &Context, report: &mut Report) -> Result<(), String> {
     };
     let (p50, p99) = percentiles(samples);
     let stats = ctx
-        .l1_stats(&PRODUCT_SPEC)
+        .cache(&PRODUCT_SPEC)
         .map_err(|e| e.to_string())?
+        .stats()
+        .l1
         .ok_or("the spec has an L1")?;
 
     println!("\ncoordinator L1-hit get, one thread, {RESIDENT} resident documents");

@@ -861,9 +861,9 @@ async fn push_round(
         .map_err(err)?;
     // Reads may fail while the server is down and the store answers; they must not hang.
     let _ = bounded("Q's read", CALL_BOUND, query.get(doc.id)).await?;
-    let l1_hits = handle.l1_stats().map_or(0, |l| l.hits);
+    let l1_hits = handle.stats().l1.map_or(0, |l| l.hits);
     let _ = bounded("Q's read", CALL_BOUND, query.get(doc.id)).await?;
-    let l1_hit = handle.l1_stats().map_or(0, |l| l.hits) > l1_hits;
+    let l1_hit = handle.stats().l1.map_or(0, |l| l.hits) > l1_hits;
     let counts = |h: &CacheHandle| h.stats().push.map_or((0, 0), |p| (p.dropped, p.resets));
     let (dropped, resets) = counts(&handle);
     let written = bounded(

@@ -144,12 +144,12 @@ async fn sample(
     query.get(doc.id).await.map_err(|e| e.to_string())?;
     wait(&b.handle, "B's own echoes settled", |h| {
         h.stats().push.is_some_and(|p| p.pending_echoes == 0)
-            && h.l1_stats().is_some_and(|l| l.size >= 1)
+            && h.stats().l1.is_some_and(|l| l.size >= 1)
     })
     .await?;
-    let hits = b.handle.l1_stats().map_or(0, |l| l.hits);
+    let hits = b.handle.stats().l1.map_or(0, |l| l.hits);
     query.get(doc.id).await.map_err(|e| e.to_string())?;
-    if b.handle.l1_stats().map_or(0, |l| l.hits) != hits + 1 {
+    if b.handle.stats().l1.map_or(0, |l| l.hits) != hits + 1 {
         return Err("B does not hold the document in its L1 before the write".into());
     }
 

@@ -94,8 +94,10 @@ pub mod hot {
             return Err(Error::new(ErrorKind::Internal, "read the old price"));
         }
 
-        let stats = ctx.l1_stats(&PRODUCT_SPEC)?; // `None` without `l1(...)`
-        stats.ok_or_else(|| Error::new(ErrorKind::Internal, "the spec has an L1"))
+        let stats = ctx.cache(&PRODUCT_SPEC)?.stats(); // every counter of the spec's lane
+        stats
+            .l1
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "the spec has an L1"))
     }
     // ANCHOR_END: l1_scenario
 }

@@ -139,7 +139,7 @@ async fn the_writing_replica_reads_its_own_writes() {
         WATCHDOG,
         runtime.scope(|ctx| async move {
             let l1 = hot::l1_scenario(&ctx).await?;
-            Ok((l1, ctx.cache_stats(&hot::PRODUCT_SPEC)?))
+            Ok((l1, ctx.cache(&hot::PRODUCT_SPEC)?.stats()))
         }),
     )
     .await
@@ -155,7 +155,11 @@ async fn the_writing_replica_reads_its_own_writes() {
         (0, 2, 2),
         "{shared:?}"
     );
-    assert_eq!(shared.l1, Some(l1), "cache_stats carries the L1's counters");
+    assert_eq!(
+        shared.l1,
+        Some(l1),
+        "the lane's stats carry the L1's counters"
+    );
 }
 
 /// The L1 TTL is a staleness budget for the other replicas: a write on replica A drops the entry
@@ -202,7 +206,7 @@ async fn other_replicas_serve_their_l1_entry_for_up_to_its_ttl() {
         // Two seconds after B filled its L1, the entry is gone and B reads the shared cache.
         clock.advance(Duration::from_millis(1_500));
         assert_eq!(qb.get(created.id).await?.price, 12, "B after the budget");
-        let l1 = b.l1_stats(&PRODUCT_SPEC)?.expect("l1");
+        let l1 = b.cache(&PRODUCT_SPEC)?.stats().l1.expect("l1");
         assert_eq!((l1.hits, l1.expirations), (1, 1), "{l1:?}");
         Ok::<_, forze_core::Error>(())
     })
@@ -238,11 +242,23 @@ where
     for id in scan {
         query.get(*id).await.expect("scan read");
     }
-    let before = ctx.l1_stats(spec).expect("stats").expect("l1").hits;
+    let before = ctx
+        .cache(spec)
+        .expect("a cached spec")
+        .stats()
+        .l1
+        .expect("l1")
+        .hits;
     for id in hot {
         query.get(*id).await.expect("hot read");
     }
-    ctx.l1_stats(spec).expect("stats").expect("l1").hits - before
+    ctx.cache(spec)
+        .expect("a cached spec")
+        .stats()
+        .l1
+        .expect("l1")
+        .hits
+        - before
 }
 
 /// The guide's advice for scans: a one-pass sweep of 2 000 documents through an L1 of 1 024
@@ -358,7 +374,7 @@ async fn sliding_entries_live_while_they_are_read() {
             clock.advance(Duration::from_secs(50));
             query.get(created.id).await?;
         }
-        let stats = ctx.cache_stats(&PRODUCT_SPEC)?;
+        let stats = ctx.cache(&PRODUCT_SPEC)?.stats();
         assert_eq!((stats.hits, stats.store_reads), (12, 1), "{stats:?}");
         assert_eq!(cache.idle_expires_in(&key), Some(MINUTE));
         assert_eq!(
@@ -370,7 +386,7 @@ async fn sliding_entries_live_while_they_are_read() {
         // One quiet window: gone.
         clock.advance(MINUTE);
         query.get(created.id).await?;
-        let stats = ctx.cache_stats(&PRODUCT_SPEC)?;
+        let stats = ctx.cache(&PRODUCT_SPEC)?.stats();
         assert_eq!((stats.hits, stats.store_reads), (12, 2), "{stats:?}");
         Ok::<_, forze_core::Error>(())
     })
@@ -434,11 +450,11 @@ async fn age_sets_the_cap_and_reads_keep_the_entry_alive_within_it() {
             cache.idle_expires_in(&fresh_key),
             Some(Duration::from_secs(10))
         );
-        let before = ctx.cache_stats(&PRODUCT_SPEC)?.store_reads;
+        let before = ctx.cache(&PRODUCT_SPEC)?.stats().store_reads;
         clock.advance(Duration::from_secs(20));
         query.get(fresh.id).await?; // past its cap: read from the store again
         query.get(stable.id).await?; // still alive
-        let after = ctx.cache_stats(&PRODUCT_SPEC)?.store_reads;
+        let after = ctx.cache(&PRODUCT_SPEC)?.stats().store_reads;
         assert_eq!(after - before, 1);
         Ok::<_, forze_core::Error>(())
     })

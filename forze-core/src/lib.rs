@@ -53,6 +53,7 @@ pub mod cache;
 pub mod clock;
 mod codec;
 mod coordinator;
+mod counter;
 mod error;
 pub mod l1;
 pub mod memory;

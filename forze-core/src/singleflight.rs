@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::counter::Counter;
 use crate::error::{Error, ErrorKind, Result};
 
 type Slot<V> = Option<Result<V>>;
@@ -34,8 +35,8 @@ struct Flight<V> {
 struct Inner<K, V> {
     flights: Mutex<HashMap<K, Flight<V>>>,
     next_id: AtomicU64,
-    started: AtomicU64,
-    joined: AtomicU64,
+    started: Counter,
+    joined: Counter,
 }
 
 /// A map of in-flight fetches keyed by `K`, sharing `Result<V>` with every waiter.
@@ -53,8 +54,8 @@ where
             inner: Arc::new(Inner {
                 flights: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
-                started: AtomicU64::new(0),
-                joined: AtomicU64::new(0),
+                started: Counter::default(),
+                joined: Counter::default(),
             }),
         }
     }
@@ -93,7 +94,7 @@ where
         let (rx, id) = {
             let mut flights = self.inner.flights.lock();
             if let Some(flight) = flights.get(&key) {
-                self.inner.joined.fetch_add(1, Ordering::Relaxed);
+                self.inner.joined.inc();
                 (flight.rx.clone(), flight.id)
             } else {
                 let id = self.inner.next_id.load(Ordering::Relaxed);
@@ -120,7 +121,7 @@ where
             let mut flights = self.inner.flights.lock();
             match flights.get(&key) {
                 Some(flight) if flight.id >= epoch => {
-                    self.inner.joined.fetch_add(1, Ordering::Relaxed);
+                    self.inner.joined.inc();
                     flight.rx.clone()
                 }
                 _ => self.start(&mut flights, key, make),
@@ -168,7 +169,7 @@ where
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = watch::channel(None);
         flights.insert(key.clone(), Flight { id, rx: rx.clone() });
-        self.inner.started.fetch_add(1, Ordering::Relaxed);
+        self.inner.started.inc();
         let fetch = make();
         let deregister = Deregister {
             inner: Arc::clone(&self.inner),
@@ -202,12 +203,12 @@ where
 
     /// How many fetches were started.
     pub(crate) fn started(&self) -> u64 {
-        self.inner.started.load(Ordering::Relaxed)
+        self.inner.started.get()
     }
 
     /// How many callers joined a fetch another caller started.
     pub(crate) fn joined(&self) -> u64 {
-        self.inner.joined.load(Ordering::Relaxed)
+        self.inner.joined.get()
     }
 
     /// How many fetches are in flight now.

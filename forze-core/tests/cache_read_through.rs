@@ -55,7 +55,7 @@ async fn stale_set_race_update_never_installs_the_old_rev() {
             None,
             "the late fill of rev 1 was rejected"
         );
-        assert_eq!(ctx.cache_stats(&PRODUCT_SPEC).unwrap().fills_rejected, 1);
+        assert_eq!(ctx.cache(&PRODUCT_SPEC).unwrap().stats().fills_rejected, 1);
         for _ in 0..3 {
             assert_eq!(get(&ctx, p.id).await.unwrap(), v2);
             assert_ne!(raw_rev(&f, p.id), Some(1));
@@ -147,13 +147,13 @@ async fn hundred_concurrent_cold_reads_make_one_store_read() {
         f.gate.hold_next(1);
         let readers: Vec<_> = (0..100).map(|_| spawn_get(&ctx, p.id)).collect();
         f.gate.wait_held(1).await;
-        until(|| ctx.cache_stats(&PRODUCT_SPEC).unwrap().coalesced == 99).await;
+        until(|| ctx.cache(&PRODUCT_SPEC).unwrap().stats().coalesced == 99).await;
         f.gate.release_all();
         for r in readers {
             assert_eq!(r.await.unwrap().unwrap(), p);
         }
         assert_eq!(f.gate.reads(), 1, "one store read for 100 callers");
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!((stats.fetches, stats.fills), (1, 1));
     })
     .await;
@@ -170,7 +170,7 @@ async fn hundred_concurrent_cold_reads_share_one_store_error() {
         f.gate.hold_next(1);
         let readers: Vec<_> = (0..100).map(|_| spawn_get(&ctx, p.id)).collect();
         f.gate.wait_held(1).await;
-        until(|| ctx.cache_stats(&PRODUCT_SPEC).unwrap().coalesced == 99).await;
+        until(|| ctx.cache(&PRODUCT_SPEC).unwrap().stats().coalesced == 99).await;
         f.gate.release_all();
         for r in readers {
             let err = r.await.unwrap().unwrap_err();
@@ -196,7 +196,7 @@ async fn cancelling_the_leader_leaves_the_followers_completing() {
         let leader = spawn_get(&ctx, p.id);
         f.gate.wait_held(1).await;
         let followers: Vec<_> = (0..5).map(|_| spawn_get(&ctx, p.id)).collect();
-        until(|| ctx.cache_stats(&PRODUCT_SPEC).unwrap().coalesced == 5).await;
+        until(|| ctx.cache(&PRODUCT_SPEC).unwrap().stats().coalesced == 5).await;
         leader.abort();
         assert!(leader.await.unwrap_err().is_cancelled());
         f.gate.release_all();
@@ -231,7 +231,7 @@ async fn cancelling_a_follower_by_timeout_or_drop_leaves_the_others_completing()
                 .is_err()
         );
         let dropped = spawn_get(&ctx, p.id);
-        until(|| ctx.cache_stats(&PRODUCT_SPEC).unwrap().coalesced == 5).await;
+        until(|| ctx.cache(&PRODUCT_SPEC).unwrap().stats().coalesced == 5).await;
         dropped.abort();
         f.gate.release_all();
         assert_eq!(leader.await.unwrap().unwrap(), p);
@@ -252,12 +252,12 @@ async fn a_hit_reads_neither_the_store_nor_the_single_flight_map() {
         get(&ctx, p.id).await.unwrap();
         let (reads, fetches) = (
             f.gate.reads(),
-            ctx.cache_stats(&PRODUCT_SPEC).unwrap().fetches,
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().fetches,
         );
         for _ in 0..10 {
             assert_eq!(get(&ctx, p.id).await.unwrap(), p);
         }
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(f.gate.reads(), reads);
         assert_eq!(stats.fetches, fetches, "hits skip single-flight");
         assert_eq!(stats.hits, 10);
@@ -354,7 +354,7 @@ async fn garbage_in_the_cache_is_a_counted_miss_and_is_replaced() {
                 .unwrap()
         );
         assert_eq!(get(&ctx, p.id).await.unwrap(), p, "never a decode error");
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.decode_errors, 1);
         assert_eq!(stats.fills, 1);
         match raw(&f, p.id) {
@@ -385,7 +385,7 @@ async fn garbage_in_the_cache_is_a_counted_miss_and_is_replaced() {
             .await
             .unwrap();
         assert_eq!(many, [p, q.clone()]);
-        assert_eq!(ctx.cache_stats(&PRODUCT_SPEC).unwrap().decode_errors, 2);
+        assert_eq!(ctx.cache(&PRODUCT_SPEC).unwrap().stats().decode_errors, 2);
         assert_eq!(raw_rev(&f, q.id), Some(1));
     })
     .await;
@@ -406,7 +406,7 @@ async fn a_failing_cache_fails_open_opens_the_breaker_and_never_serves_stale_aft
         for _ in 0..10 {
             assert_eq!(get(&ctx, p.id).await.unwrap(), p, "reads stay correct");
         }
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.breaker, BreakerState::Open);
         assert_eq!(
             f.faulty.calls() - calls,
@@ -418,7 +418,7 @@ async fn a_failing_cache_fails_open_opens_the_breaker_and_never_serves_stale_aft
         // Writes succeed; their ids are remembered.
         let v2 = docs.update(p.id, 1, price(12)).await.unwrap();
         let other = docs.create(ProductCreate::new("Gadget", 5)).await.unwrap();
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.pending_invalidations, 2);
         assert_eq!(stats.invalidation_failures, 2);
         assert_eq!(
@@ -437,16 +437,16 @@ async fn a_failing_cache_fails_open_opens_the_breaker_and_never_serves_stale_aft
         f.faulty.set_mode(CacheMode::Healthy);
         f.clock.advance(COOL_DOWN);
         assert_eq!(get(&ctx, p.id).await.unwrap(), v2);
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.breaker, BreakerState::Closed);
         assert_eq!(stats.pending_invalidations, 0);
         assert_eq!(stats.flushes, 1);
         assert_eq!(raw_rev(&f, p.id), Some(2), "refilled at the new rev");
         assert_eq!(get(&ctx, other.id).await.unwrap(), other);
-        let hits = ctx.cache_stats(&PRODUCT_SPEC).unwrap().hits;
+        let hits = ctx.cache(&PRODUCT_SPEC).unwrap().stats().hits;
         assert_eq!(get(&ctx, p.id).await.unwrap(), v2);
         assert_eq!(
-            ctx.cache_stats(&PRODUCT_SPEC).unwrap().hits,
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().hits,
             hits + 1,
             "cached reads resumed"
         );
@@ -465,7 +465,7 @@ async fn a_hanging_cache_costs_one_timeout_per_call_until_the_breaker_opens() {
         for _ in 0..6 {
             assert_eq!(get(&ctx, p.id).await.unwrap(), p);
         }
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.breaker, BreakerState::Open);
         assert_eq!(f.faulty.calls() - calls, u64::from(THRESHOLD));
         assert_eq!(
@@ -503,15 +503,15 @@ async fn fallback_reads_are_single_flighted_while_the_cache_is_down() {
             get(&ctx, p.id).await.unwrap();
         }
         assert_eq!(
-            ctx.cache_stats(&PRODUCT_SPEC).unwrap().breaker,
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().breaker,
             BreakerState::Open
         );
         let reads = f.gate.reads();
-        let joined = ctx.cache_stats(&PRODUCT_SPEC).unwrap().coalesced;
+        let joined = ctx.cache(&PRODUCT_SPEC).unwrap().stats().coalesced;
         f.gate.hold_next(1);
         let readers: Vec<_> = (0..50).map(|_| spawn_get(&ctx, p.id)).collect();
         f.gate.wait_held(1).await;
-        until(|| ctx.cache_stats(&PRODUCT_SPEC).unwrap().coalesced == joined + 49).await;
+        until(|| ctx.cache(&PRODUCT_SPEC).unwrap().stats().coalesced == joined + 49).await;
         f.gate.release_all();
         for r in readers {
             assert_eq!(r.await.unwrap().unwrap(), p);
@@ -544,7 +544,7 @@ async fn too_many_pending_invalidations_bypass_the_cache_until_every_old_entry_e
         for p in &ps {
             fresh.push(docs.update(p.id, 1, price(100)).await.unwrap());
         }
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert!(stats.bypassing, "the pending set overflowed");
         assert_eq!(stats.pending_invalidations, 0, "the ids were dropped");
 
@@ -562,7 +562,7 @@ async fn too_many_pending_invalidations_bypass_the_cache_until_every_old_entry_e
         for v2 in &fresh {
             assert_eq!(get(&ctx, v2.id).await.unwrap(), *v2);
         }
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert!(!stats.bypassing);
         assert_eq!(raw_rev(&f, fresh[0].id), Some(2), "cached again");
     })
@@ -576,7 +576,7 @@ async fn locking_reads_bypass_the_cache() {
         let ctx = f.ctx();
         let p = create(&ctx, 10).await;
         get(&ctx, p.id).await.unwrap();
-        let before = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let before = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         let reads = f.gate.reads();
         let calls = f.faulty.calls();
         let locked = ctx
@@ -589,7 +589,7 @@ async fn locking_reads_bypass_the_cache() {
         assert_eq!(locked, p);
         assert_eq!(f.gate.reads(), reads + 1, "from the store");
         assert_eq!(f.faulty.calls(), calls, "the cache was not touched");
-        assert_eq!(ctx.cache_stats(&PRODUCT_SPEC).unwrap(), before);
+        assert_eq!(ctx.cache(&PRODUCT_SPEC).unwrap().stats(), before);
     })
     .await;
 }
@@ -683,7 +683,7 @@ async fn writes_invalidate_the_written_ids_with_their_committed_revs() {
             Some(MemoryCacheState::Tombstone { rev: 2 })
         );
         assert_eq!(
-            ctx.cache_stats(&PRODUCT_SPEC).unwrap().invalidations,
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().invalidations,
             3 + 1 + 1 + 2
         );
     })

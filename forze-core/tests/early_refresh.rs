@@ -65,7 +65,7 @@ async fn due_envelope(r: &Replicas, doc: &ProductRead, name: &str) {
 }
 
 fn stats(ctx: &ExecutionContext, spec: &DocumentSpec<Product>) -> forze_core::CacheStats {
-    ctx.cache_stats(spec).unwrap()
+    ctx.cache(spec).unwrap().stats()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

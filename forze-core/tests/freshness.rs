@@ -403,7 +403,10 @@ async fn another_replica_sees_the_write_once_the_cache_recovers_without_reads_on
             .await
             .unwrap();
         assert_eq!(
-            a.cache_stats(&PRODUCT_SPEC).unwrap().pending_invalidations,
+            a.cache(&PRODUCT_SPEC)
+                .unwrap()
+                .stats()
+                .pending_invalidations,
             1
         );
         a_link.set_mode(CacheMode::Healthy);
@@ -417,7 +420,7 @@ async fn another_replica_sees_the_write_once_the_cache_recovers_without_reads_on
             assert_eq!(seen, p);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let stats = a.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = a.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.pending_invalidations, 0);
         assert!(stats.flushes >= 1, "{stats:?}");
     })
@@ -437,7 +440,13 @@ async fn the_flusher_restarts_for_a_later_failure() {
             a_link.set_mode(CacheMode::Fail);
             docs.update(p.id, 1, price(round)).await.unwrap();
             a_link.set_mode(CacheMode::Healthy);
-            while a.cache_stats(&PRODUCT_SPEC).unwrap().pending_invalidations > 0 {
+            while a
+                .cache(&PRODUCT_SPEC)
+                .unwrap()
+                .stats()
+                .pending_invalidations
+                > 0
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             assert_eq!(
@@ -565,7 +574,7 @@ async fn a_fetch_that_outlived_the_ttl_does_not_fill() {
             "the reader returns what it read"
         );
         assert_eq!(app.state(id), None, "but does not fill it");
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!((stats.fills, stats.fills_skipped), (0, 1));
         assert_eq!(get(&ctx, id).await.unwrap(), v2);
     })
@@ -597,7 +606,7 @@ async fn waiters_of_a_stuck_fetch_get_unavailable_at_the_deadline() {
         }
         assert_eq!(app.gate.held(), 1, "the fetch is still held");
         app.gate.release_all();
-        while ctx.cache_stats(&PRODUCT_SPEC).unwrap().in_flight > 0 {
+        while ctx.cache(&PRODUCT_SPEC).unwrap().stats().in_flight > 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(

@@ -45,7 +45,12 @@ async fn an_l1_hit_does_no_io_and_read_your_writes_holds_across_the_ports() {
             }
             assert_eq!(r.gate.reads(), reads, "L1 hits read no store");
             assert_eq!(r.faulty.calls(), calls, "L1 hits make no cache call");
-            let l1 = ctx.l1_stats(&spec).unwrap().expect("the spec has an L1");
+            let l1 = ctx
+                .cache(&spec)
+                .unwrap()
+                .stats()
+                .l1
+                .expect("the spec has an L1");
             assert!(l1.hits >= 5, "{l1:?}");
 
             // The command port of the same context writes; the query port reads it at once.
@@ -95,7 +100,7 @@ async fn another_replica_sees_a_write_after_the_l1_ttl_and_not_before() {
             v2,
             "after l1(ttl) B reads the write"
         );
-        let stats = b.l1_stats(&spec).unwrap().unwrap();
+        let stats = b.cache(&spec).unwrap().stats().l1.unwrap();
         assert_eq!(stats.expirations, 1, "{stats:?}");
     })
     .await;
@@ -116,7 +121,7 @@ async fn mutating_a_returned_read_does_not_change_the_next_read() {
         assert_eq!(hit, p, "the L1 value is not the caller's copy");
         hit.name.clear();
         assert_eq!(get(&ctx, &spec, p.id).await.unwrap(), p);
-        assert!(ctx.l1_stats(&spec).unwrap().unwrap().hits >= 2);
+        assert!(ctx.cache(&spec).unwrap().stats().l1.unwrap().hits >= 2);
     })
     .await;
 }
@@ -144,7 +149,7 @@ async fn stale_set_race_from_the_store_with_an_l1() {
             r.gate.release_all(); // the reader fills late
             assert_eq!(reader.await.unwrap().unwrap().rev, 1);
             assert_ne!(r.cached_rev(p.id), Some(1), "no rev 1 in the L2");
-            assert_eq!(ctx.cache_stats(&spec).unwrap().fills_rejected, 1);
+            assert_eq!(ctx.cache(&spec).unwrap().stats().fills_rejected, 1);
             for _ in 0..3 {
                 match &written {
                     Some(v2) => assert_eq!(&get(&ctx, &spec, p.id).await.unwrap(), v2),
@@ -182,7 +187,7 @@ async fn stale_set_race_from_the_shared_cache_never_reaches_the_l1() {
         for _ in 0..3 {
             assert_eq!(get(&ctx, &spec, p.id).await.unwrap(), v2, "never rev 1");
         }
-        let l1 = ctx.l1_stats(&spec).unwrap().unwrap();
+        let l1 = ctx.cache(&spec).unwrap().stats().l1.unwrap();
         assert_eq!(l1.size, 1, "only rev 2 is cached: {l1:?}");
     })
     .await;
@@ -227,18 +232,21 @@ async fn a_cold_key_stampede_makes_one_store_read_with_an_l1() {
         r.gate.hold_next(1);
         let readers: Vec<_> = (0..100).map(|_| spawn_get(&ctx, &spec, p.id)).collect();
         r.gate.wait_held(1).await;
-        until(|| ctx.cache_stats(&spec).unwrap().coalesced == 99).await;
+        until(|| ctx.cache(&spec).unwrap().stats().coalesced == 99).await;
         r.gate.release_all();
         for reader in readers {
             assert_eq!(reader.await.unwrap().unwrap(), p);
         }
         assert_eq!(r.gate.reads(), 1, "one store read for 100 readers");
-        let hits = ctx.l1_stats(&spec).unwrap().unwrap().hits;
+        let hits = ctx.cache(&spec).unwrap().stats().l1.unwrap().hits;
         for _ in 0..10 {
             assert_eq!(get(&ctx, &spec, p.id).await.unwrap(), p);
         }
         assert_eq!(r.gate.reads(), 1);
-        assert_eq!(ctx.l1_stats(&spec).unwrap().unwrap().hits, hits + 10);
+        assert_eq!(
+            ctx.cache(&spec).unwrap().stats().l1.unwrap().hits,
+            hits + 10
+        );
 
         // Shared errors too: a failing store fails every waiter once.
         let q = create(&ctx, &spec, 20).await;
@@ -249,7 +257,7 @@ async fn a_cold_key_stampede_makes_one_store_read_with_an_l1() {
         r.gate.hold_next(1);
         let readers: Vec<_> = (0..20).map(|_| spawn_get(&ctx, &spec, q.id)).collect();
         r.gate.wait_held(1).await;
-        until(|| ctx.cache_stats(&spec).unwrap().coalesced >= 99 + 19).await;
+        until(|| ctx.cache(&spec).unwrap().stats().coalesced >= 99 + 19).await;
         r.gate.release_all();
         for reader in readers {
             assert_eq!(
@@ -282,7 +290,7 @@ async fn a_write_during_a_cache_outage_drops_the_l1_entry() {
 
         r.faulty.set_mode(CacheMode::Fail);
         let v2 = update(&ctx, &spec, &p, 12).await;
-        let stats = ctx.cache_stats(&spec).unwrap();
+        let stats = ctx.cache(&spec).unwrap().stats();
         assert_eq!(stats.pending_invalidations, 1, "{stats:?}");
         assert_eq!(
             get(&ctx, &spec, p.id).await.unwrap(),
@@ -298,7 +306,7 @@ async fn a_write_during_a_cache_outage_drops_the_l1_entry() {
         r.faulty.set_mode(CacheMode::Healthy);
         r.clock.advance(L1_TTL);
         assert_eq!(get(&ctx, &spec, p.id).await.unwrap(), v2);
-        assert_eq!(ctx.cache_stats(&spec).unwrap().pending_invalidations, 0);
+        assert_eq!(ctx.cache(&spec).unwrap().stats().pending_invalidations, 0);
         assert_eq!(
             r.cache.state(&p.id.to_string()).map(|s| match s {
                 MemoryCacheState::Value { rev, .. } | MemoryCacheState::Tombstone { rev } => rev,
@@ -370,7 +378,7 @@ async fn tenants_have_separate_l1_entries() {
             assert_eq!(get(&c1, &spec, id).await.unwrap().name, "tenant 1");
             assert_eq!(get(&c2, &spec, id).await.unwrap().name, "tenant 2");
         }
-        let l1 = ctx.l1_stats(&spec).unwrap().unwrap();
+        let l1 = ctx.cache(&spec).unwrap().stats().l1.unwrap();
         assert_eq!((l1.size, l1.hits, l1.misses), (2, 2, 2), "{l1:?}");
         let v2 = update(&c1, &spec, &docs[0], 12).await;
         assert_eq!(get(&c1, &spec, id).await.unwrap(), v2);
@@ -379,7 +387,10 @@ async fn tenants_have_separate_l1_entries() {
             docs[1],
             "tenant 2 untouched"
         );
-        assert_eq!(ctx.l1_stats(&spec).unwrap().unwrap().invalidations, 1);
+        assert_eq!(
+            ctx.cache(&spec).unwrap().stats().l1.unwrap().invalidations,
+            1
+        );
     })
     .await;
 }
@@ -392,11 +403,14 @@ async fn l1_counters_and_manual_drops_through_the_context() {
         let ctx = r.runtime().context();
         let plain = spec_without_l1();
         let r2 = Replicas::new(plain.clone());
-        assert_eq!(r2.runtime().context().l1_stats(&plain).unwrap(), None);
+        assert_eq!(
+            r2.runtime().context().cache(&plain).unwrap().stats().l1,
+            None
+        );
 
         let p = create(&ctx, &spec, 10).await;
         let q = create(&ctx, &spec, 20).await;
-        let empty = ctx.l1_stats(&spec).unwrap().unwrap();
+        let empty = ctx.cache(&spec).unwrap().stats().l1.unwrap();
         assert_eq!(
             (empty.size, empty.capacity, empty.hits, empty.misses),
             (0, 64, 0, 0)
@@ -406,21 +420,20 @@ async fn l1_counters_and_manual_drops_through_the_context() {
         get(&ctx, &spec, q.id).await.unwrap(); // miss
         get(&ctx, &spec, q.id).await.unwrap(); // hit
         get(&ctx, &spec, q.id).await.unwrap(); // hit
-        let stats = ctx.l1_stats(&spec).unwrap().unwrap();
+        let stats = ctx.cache(&spec).unwrap().stats().l1.unwrap();
         assert_eq!(
             (stats.size, stats.hits, stats.misses),
             (2, 3, 2),
             "{stats:?}"
         );
-        assert_eq!(ctx.cache_stats(&spec).unwrap().l1, Some(stats));
 
         let handle = ctx.cache(&spec).unwrap();
         assert!(handle.l1_remove(&p.id.to_string()));
         assert!(!handle.l1_remove("not-an-id"));
-        assert_eq!(handle.l1_stats().unwrap().size, 1);
-        assert_eq!(handle.l1_stats().unwrap().invalidations, 1);
+        assert_eq!(handle.stats().l1.unwrap().size, 1);
+        assert_eq!(handle.stats().l1.unwrap().invalidations, 1);
         handle.l1_clear();
-        assert_eq!(handle.l1_stats().unwrap().size, 0);
+        assert_eq!(handle.stats().l1.unwrap().size, 0);
         let calls = r.faulty.calls();
         get(&ctx, &spec, p.id).await.unwrap();
         assert_eq!(
@@ -428,7 +441,7 @@ async fn l1_counters_and_manual_drops_through_the_context() {
             calls + 1,
             "after a drop the read goes to the L2"
         );
-        assert_eq!(ctx.cache_stats(&spec).unwrap().hits, 1);
+        assert_eq!(ctx.cache(&spec).unwrap().stats().hits, 1);
     })
     .await;
 }
@@ -451,7 +464,7 @@ async fn a_tiny_lfu_l1_keeps_reads_correct_under_a_scan() {
         for doc in &docs {
             assert_eq!(&get(&ctx, &spec, doc.id).await.unwrap(), doc);
         }
-        let stats = ctx.l1_stats(&spec).unwrap().unwrap();
+        let stats = ctx.cache(&spec).unwrap().stats().l1.unwrap();
         assert!(stats.size <= 64, "{stats:?}");
         for doc in docs.iter().rev() {
             assert_eq!(&get(&ctx, &spec, doc.id).await.unwrap(), doc);

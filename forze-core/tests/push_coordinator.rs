@@ -342,18 +342,19 @@ async fn create_pushed(
 }
 
 fn push_stats(ctx: &ExecutionContext, spec: &DocumentSpec<Product>) -> L1PushStats {
-    ctx.cache_stats(spec)
-        .expect("stats")
+    ctx.cache(spec)
+        .expect("a cached spec")
+        .stats()
         .push
         .expect("the spec has an L1")
 }
 
 fn l1_hits(ctx: &ExecutionContext) -> u64 {
-    ctx.l1_stats(&products()).unwrap().unwrap().hits
+    ctx.cache(&products()).unwrap().stats().l1.unwrap().hits
 }
 
 fn l1_size(ctx: &ExecutionContext) -> usize {
-    ctx.l1_stats(&products()).unwrap().unwrap().size
+    ctx.cache(&products()).unwrap().stats().l1.unwrap().size
 }
 
 /// Wait until the echo checks of `ctx` reached `n`.
@@ -459,7 +460,7 @@ async fn a_read_after_the_push_does_not_join_a_fetch_from_before_the_write() {
         r.gate.release_all();
         assert_eq!(early.await.unwrap().unwrap(), p);
         assert_eq!(get(&b, &spec, p.id).await.unwrap(), v2, "rev 1 never kept");
-        assert_eq!(b.cache_stats(&spec).unwrap().coalesced, 0);
+        assert_eq!(b.cache(&spec).unwrap().stats().coalesced, 0);
     })
     .await;
 }
@@ -624,7 +625,7 @@ async fn rejected_and_failed_fills_expect_no_echo() {
         let v2 = update(&b, &spec, &p, 12).await;
         r.gate.release_all();
         assert_eq!(reader.await.unwrap().unwrap(), p);
-        assert_eq!(a.cache_stats(&spec).unwrap().fills_rejected, 1);
+        assert_eq!(a.cache(&spec).unwrap().stats().fills_rejected, 1);
         assert_eq!(push_stats(&a, &spec).pending_echoes, 0);
 
         // Failed: the fill errs, the read is served from the store and kept in the L1.
@@ -751,7 +752,7 @@ async fn one_subscription_per_cache_fans_out_to_every_spec_using_it() {
         }
         assert_eq!(r.server.subscriptions(), 2, "one per runtime and cache");
         assert!(
-            b.cache_stats(&plain).unwrap().push.is_none(),
+            b.cache(&plain).unwrap().stats().push.is_none(),
             "no L1: no push"
         );
 
@@ -784,7 +785,7 @@ async fn an_evict_echo_is_expected_like_a_write() {
         let garbage = CacheFill::new(p.id.to_string(), 1, b"{not json".to_vec(), L1_TTL);
         assert!(r.server.cache.fill(garbage).await.unwrap());
         assert_eq!(get(&a, &spec, p.id).await.unwrap(), p); // evict, then refill
-        assert_eq!(a.cache_stats(&spec).unwrap().decode_errors, 1);
+        assert_eq!(a.cache(&spec).unwrap().stats().decode_errors, 1);
         assert_eq!(r.server.queued().len(), 2, "the evict and the fill");
         r.server.deliver();
         checks(&a, 1).await;

@@ -36,7 +36,7 @@ async fn a_read_after_a_foreign_update_never_takes_an_older_shared_fetch() {
         assert_eq!(v2.rev, 2);
 
         let after = spawn_get(&a, p.id);
-        until(|| a.cache_stats(&PRODUCT_SPEC).unwrap().coalesced >= 1).await;
+        until(|| a.cache(&PRODUCT_SPEC).unwrap().stats().coalesced >= 1).await;
         f.gate.release_all();
         assert_eq!(
             slow.await.unwrap().unwrap().rev,
@@ -48,7 +48,7 @@ async fn a_read_after_a_foreign_update_never_takes_an_older_shared_fetch() {
             v2,
             "never older than the tombstone"
         );
-        let stats = a.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = a.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.stale_joins, 1, "{stats:?}");
     })
     .await;
@@ -73,7 +73,7 @@ async fn a_read_after_a_foreign_delete_never_returns_the_deleted_document() {
             .await
             .unwrap();
         let after = spawn_get(&a, p.id);
-        until(|| a.cache_stats(&PRODUCT_SPEC).unwrap().coalesced >= 1).await;
+        until(|| a.cache(&PRODUCT_SPEC).unwrap().stats().coalesced >= 1).await;
         f.gate.release_all();
         assert_eq!(slow.await.unwrap().unwrap(), p);
         let err = after.await.unwrap().unwrap_err();
@@ -103,13 +103,13 @@ async fn a_stampede_after_a_write_still_makes_one_store_read() {
         f.gate.hold_next(1);
         let readers: Vec<_> = (0..32).map(|_| spawn_get(&a, p.id)).collect();
         f.gate.wait_held(1).await;
-        until(|| a.cache_stats(&PRODUCT_SPEC).unwrap().coalesced >= 31).await;
+        until(|| a.cache(&PRODUCT_SPEC).unwrap().stats().coalesced >= 31).await;
         f.gate.release_all();
         for r in readers {
             assert_eq!(r.await.unwrap().unwrap(), v2);
         }
         assert_eq!(f.gate.reads(), reads + 1);
-        assert_eq!(a.cache_stats(&PRODUCT_SPEC).unwrap().stale_joins, 0);
+        assert_eq!(a.cache(&PRODUCT_SPEC).unwrap().stats().stale_joins, 0);
     })
     .await;
 }
@@ -140,7 +140,7 @@ async fn another_documents_payload_is_never_served() {
                 .unwrap()
         );
         assert_eq!(get(&ctx, p.id).await.unwrap(), p, "p, not q");
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.foreign_payloads, 1, "{stats:?}");
         assert_eq!(get(&ctx, p.id).await.unwrap(), p);
         // get_many checks too.
@@ -163,7 +163,10 @@ async fn another_documents_payload_is_never_served() {
             .await
             .unwrap();
         assert_eq!(many, vec![p, q]);
-        assert_eq!(ctx.cache_stats(&PRODUCT_SPEC).unwrap().foreign_payloads, 2);
+        assert_eq!(
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().foreign_payloads,
+            2
+        );
     })
     .await;
 }
@@ -216,7 +219,7 @@ async fn an_outage_reads_each_document_once_per_hold_and_keeps_read_your_writes(
         f.clock.advance(Duration::from_millis(1_001));
         assert_eq!(get(&ctx, docs[1].id).await.unwrap(), docs[1]);
         assert_eq!(f.gate.reads(), reads + 12);
-        assert!(ctx.cache_stats(&PRODUCT_SPEC).unwrap().held >= 190);
+        assert!(ctx.cache(&PRODUCT_SPEC).unwrap().stats().held >= 190);
     })
     .await;
 }
@@ -239,7 +242,7 @@ async fn oversized_values_are_served_but_not_cached() {
         for _ in 0..10 {
             assert_eq!(get(&ctx, big.id).await.unwrap(), big);
         }
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(stats.oversize, 10, "{stats:?}");
         assert_eq!(stats.cache_errors, 0);
         assert_eq!(stats.breaker, BreakerState::Closed);
@@ -279,7 +282,10 @@ async fn pending_invalidations_are_written_whatever_the_breaker_says() {
             .await
             .unwrap();
         assert_eq!(
-            a.cache_stats(&PRODUCT_SPEC).unwrap().pending_invalidations,
+            a.cache(&PRODUCT_SPEC)
+                .unwrap()
+                .stats()
+                .pending_invalidations,
             1
         );
         f.faulty.set_mode(CacheMode::Healthy);
@@ -325,26 +331,26 @@ async fn the_breaker_closes_soon_after_the_cache_is_back() {
             get(&ctx, p.id).await.unwrap();
         }
         assert_eq!(
-            ctx.cache_stats(&PRODUCT_SPEC).unwrap().breaker,
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().breaker,
             BreakerState::Open
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
-            ctx.cache_stats(&PRODUCT_SPEC).unwrap().breaker,
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().breaker,
             BreakerState::Open,
             "still down: probes fail"
         );
         f.faulty.set_mode(CacheMode::Healthy);
         let back = std::time::Instant::now();
-        until(|| ctx.cache_stats(&PRODUCT_SPEC).unwrap().breaker == BreakerState::Closed).await;
+        until(|| ctx.cache(&PRODUCT_SPEC).unwrap().stats().breaker == BreakerState::Closed).await;
         let took = back.elapsed();
         assert!(took < Duration::from_secs(1), "closed after {took:?}");
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert!(stats.probes >= 2, "{stats:?}");
         let hits = stats.hits;
         get(&ctx, p.id).await.unwrap();
         get(&ctx, p.id).await.unwrap();
-        assert!(ctx.cache_stats(&PRODUCT_SPEC).unwrap().hits > hits);
+        assert!(ctx.cache(&PRODUCT_SPEC).unwrap().stats().hits > hits);
     })
     .await;
 }

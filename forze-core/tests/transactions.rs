@@ -50,7 +50,7 @@ async fn commit_invalidates_exactly_the_written_ids_after_the_commit() {
         let ctx = f.ctx();
         let ps = warm(&ctx, 3).await;
         let (a, b, c) = (ps[0].id, ps[1].id, ps[2].id);
-        let stats_before = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats_before = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
 
         let created = ctx
             .transaction("products", |tx| {
@@ -76,7 +76,7 @@ async fn commit_invalidates_exactly_the_written_ids_after_the_commit() {
             .await
             .unwrap();
 
-        let stats = ctx.cache_stats(&PRODUCT_SPEC).unwrap();
+        let stats = ctx.cache(&PRODUCT_SPEC).unwrap().stats();
         assert_eq!(
             (stats.hits, stats.misses, stats.fills),
             (stats_before.hits, stats_before.misses, stats_before.fills),
@@ -112,7 +112,7 @@ async fn an_erroring_body_rolls_back_store_and_cache_untouched() {
         let f = Fixture::new();
         let ctx = f.ctx();
         let ps = warm(&ctx, 2).await;
-        let invalidations = ctx.cache_stats(&PRODUCT_SPEC).unwrap().invalidations;
+        let invalidations = ctx.cache(&PRODUCT_SPEC).unwrap().stats().invalidations;
         let (a, b) = (ps[0].id, ps[1].id);
         let err = ctx
             .transaction("products", |tx| async move {
@@ -126,7 +126,7 @@ async fn an_erroring_body_rolls_back_store_and_cache_untouched() {
             .unwrap_err();
         assert_eq!(err.to_string(), "abort");
         assert_eq!(
-            ctx.cache_stats(&PRODUCT_SPEC).unwrap().invalidations,
+            ctx.cache(&PRODUCT_SPEC).unwrap().stats().invalidations,
             invalidations
         );
         assert_eq!(cached_rev(&f, ps[0].id), Some(1));

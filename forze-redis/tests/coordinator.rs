@@ -152,7 +152,7 @@ async fn another_replica_sees_a_write_after_the_l1_ttl_and_not_before() {
             assert_eq!(get(&b, &spec, &p).await, p);
         }
         assert_eq!(r.store.reads(), reads);
-        assert!(b.l1_stats(&spec).unwrap().unwrap().hits >= 5);
+        assert!(b.cache(&spec).unwrap().stats().l1.unwrap().hits >= 5);
 
         let v2 = update(&a, &spec, &p).await;
         assert_eq!(get(&a, &spec, &p).await, v2, "A reads its own write");

@@ -52,16 +52,16 @@ struct Replica {
 }
 
 impl Replica {
-    fn cache_stats(&self, spec: &DocumentSpec<Product>) -> CacheStats {
-        self.ctx.cache_stats(spec).expect("cached spec")
+    fn stats(&self, spec: &DocumentSpec<Product>) -> CacheStats {
+        self.ctx.cache(spec).expect("cached spec").stats()
     }
 
     fn push(&self, spec: &DocumentSpec<Product>) -> L1PushStats {
-        self.cache_stats(spec).push.expect("the spec has an L1")
+        self.stats(spec).push.expect("the spec has an L1")
     }
 
     fn l1(&self, spec: &DocumentSpec<Product>) -> L1Stats {
-        self.cache_stats(spec).l1.expect("the spec has an L1")
+        self.stats(spec).l1.expect("the spec has an L1")
     }
 
     /// Read `doc` (by its id) now.
@@ -108,7 +108,7 @@ impl Replica {
     }
 
     fn l2_reads(&self, spec: &DocumentSpec<Product>) -> u64 {
-        let stats = self.cache_stats(spec);
+        let stats = self.stats(spec);
         stats.hits + stats.misses
     }
 }
@@ -501,7 +501,7 @@ async fn alternating_hit_ratios(sliding: Option<Duration>) -> (f64, f64) {
     // Every change of a data key (20 create tombstones, then one per fill) reaches both
     // clients' one sink; nothing else may.
     let settle = |what: &'static str| {
-        let fills = a.cache_stats(&spec).fills + b.cache_stats(&spec).fills;
+        let fills = a.stats(&spec).fills + b.stats(&spec).fills;
         let changes = 20 + fills;
         let (a, b, spec) = (&a, &b, &spec);
         async move {
@@ -510,8 +510,8 @@ async fn alternating_hit_ratios(sliding: Option<Duration>) -> (f64, f64) {
                     && b.client.push_stats().keys_delivered >= changes
                     && a.push(spec).pending_echoes == 0
                     && b.push(spec).pending_echoes == 0
-                    && a.push(spec).echo_checks >= a.cache_stats(spec).fills
-                    && b.push(spec).echo_checks >= b.cache_stats(spec).fills
+                    && a.push(spec).echo_checks >= a.stats(spec).fills
+                    && b.push(spec).echo_checks >= b.stats(spec).fills
             })
             .await;
             // Nothing more than that.

@@ -306,10 +306,10 @@ async fn execute<D: FleetDoc>(ctx: &ExecutionContext, knob: &SlowKnob, cmd: Comm
                 ..Answer::default()
             }
         }
-        Command::Stats { .. } => match ctx.cache_stats(spec) {
-            Ok(stats) => Answer {
+        Command::Stats { .. } => match ctx.cache(spec) {
+            Ok(cache) => Answer {
                 seq,
-                stats: Some(stats_json(&stats, knob)),
+                stats: Some(stats_json(&cache.stats(), knob)),
                 ..Answer::default()
             },
             Err(err) => failed(seq, &err),

@@ -45,7 +45,6 @@
 //! (not provided by any backend yet) would stay TTL-only by design: one tracking stream cannot
 //! cover several servers or an open set of prefixes.
 
-mod counters;
 mod document;
 mod key;
 mod l1;
@@ -219,8 +218,40 @@ impl CoordinatorConfig {
 }
 
 /// Counters and state of one cache lane (one cached spec in one runtime), from
-/// [`ExecutionContext::cache_stats`](crate::ExecutionContext::cache_stats) or
-/// [`CacheHandle::stats`](crate::CacheHandle::stats).
+/// [`CacheHandle::stats`](crate::CacheHandle::stats): `ctx.cache(&SPEC)?.stats()`.
+///
+/// The one place to read a cached spec's counters: the shared cache's (hits, fills,
+/// invalidations...), the [breaker](Self::breaker), the spec's [L1](Self::l1) and its
+/// [push invalidation](Self::push), taken together.
+///
+/// # Examples
+///
+/// ```
+/// use forze_core::BreakerState;
+/// use forze_core::memory::MemoryDepsModule;
+/// use forze_core::prelude::*;
+/// use forze_core::{DepsRegistry, ExecutionRuntime, LifecyclePlan};
+///
+/// #[derive(forze_core::Document)]
+/// #[document_spec(name = "products", cache(name = "products", l1(ttl = "2s")))]
+/// pub struct Product {
+///     pub name: String,
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let module = MemoryDepsModule::new().document("products").cache("products");
+/// let runtime = ExecutionRuntime::new(
+///     DepsRegistry::from_modules([module.boxed()]).freeze()?,
+///     LifecyclePlan::new().freeze()?,
+/// );
+/// let ctx = runtime.context();
+/// let stats = ctx.cache(&PRODUCT_SPEC)?.stats();
+/// assert_eq!(stats.hits, 0);
+/// assert_eq!(stats.breaker, BreakerState::Closed);
+/// assert_eq!(stats.l1.expect("the spec has an L1").hits, 0);
+/// # Ok::<(), forze_core::Error>(())
+/// # }).unwrap();
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheStats {

@@ -86,8 +86,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use crate::cache::{InvalidationSink, PushSupport};
-use crate::coordinator::counters::Counter;
 use crate::coordinator::key::parse_cache_key;
+use crate::counter::Counter;
 use crate::l1::L1Key;
 
 /// How long an expected echo is waited for. An echo takes about one round trip; a stream that
@@ -322,7 +322,7 @@ impl PushState {
 ///     DepsRegistry::from_modules([module.boxed()]).freeze()?,
 ///     LifecyclePlan::new().freeze()?,
 /// );
-/// let push = runtime.context().cache_stats(&PRODUCT_SPEC)?.push.expect("the spec has an L1");
+/// let push = runtime.context().cache(&PRODUCT_SPEC)?.stats().push.expect("the spec has an L1");
 /// // The in-memory cache is local to the process: it pushes nothing, the L1 is TTL-only.
 /// assert_eq!(push.support, PushSupport::Unsupported);
 /// assert_eq!(push.received, 0);

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::clock::SharedClock;
+use crate::counter::Counter;
 
 use super::L1Stats;
 
@@ -70,15 +71,16 @@ pub(crate) fn is_expired(expires: u64, now: u64) -> bool {
     now >= expires
 }
 
-/// The counters of [`L1Stats`], kept under the store's lock.
-#[derive(Debug, Default, Clone, Copy)]
+/// The counters of [`L1Stats`], kept under the store's lock: bumped with
+/// [`Counter::inc_mut`] (a plain add, the lock is held anyway).
+#[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) hits: u64,
-    pub(crate) misses: u64,
-    pub(crate) evictions: u64,
-    pub(crate) rejections: u64,
-    pub(crate) invalidations: u64,
-    pub(crate) expirations: u64,
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) evictions: Counter,
+    pub(crate) rejections: Counter,
+    pub(crate) invalidations: Counter,
+    pub(crate) expirations: Counter,
 }
 
 impl Counters {
@@ -86,12 +88,12 @@ impl Counters {
         L1Stats {
             size,
             capacity,
-            hits: self.hits,
-            misses: self.misses,
-            evictions: self.evictions,
-            rejections: self.rejections,
-            invalidations: self.invalidations,
-            expirations: self.expirations,
+            hits: self.hits.get(),
+            misses: self.misses.get(),
+            evictions: self.evictions.get(),
+            rejections: self.rejections.get(),
+            invalidations: self.invalidations.get(),
+            expirations: self.expirations.get(),
         }
     }
 }

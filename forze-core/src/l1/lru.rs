@@ -102,18 +102,18 @@ impl L1Store for LruStore {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
             let Some(idx) = inner.slab.find(hash, key) else {
-                inner.counters.misses += 1;
+                inner.counters.misses.inc_mut();
                 return None;
             };
             if !is_expired(inner.slab.node(idx).expires, now) {
                 inner.order.move_to_front(&mut inner.slab, idx);
-                inner.counters.hits += 1;
+                inner.counters.hits.inc_mut();
                 return inner.slab.node(idx).value.clone();
             }
             inner.order.unlink(&mut inner.slab, idx);
             expired_value = inner.slab.release(idx);
-            inner.counters.expirations += 1;
-            inner.counters.misses += 1;
+            inner.counters.expirations.inc_mut();
+            inner.counters.misses.inc_mut();
         }
         drop(expired_value);
         None
@@ -145,9 +145,9 @@ impl L1Store for LruStore {
             inner.order.unlink(&mut inner.slab, idx);
             removed = inner.slab.release(idx);
             if live {
-                inner.counters.invalidations += 1;
+                inner.counters.invalidations.inc_mut();
             } else {
-                inner.counters.expirations += 1;
+                inner.counters.expirations.inc_mut();
             }
         }
         drop(removed);
@@ -165,8 +165,8 @@ impl L1Store for LruStore {
                 .filter(|&idx| !is_expired(inner.slab.node(idx).expires, now))
                 .count();
             let total = inner.slab.len();
-            inner.counters.invalidations += live as u64;
-            inner.counters.expirations += (total - live) as u64;
+            inner.counters.invalidations.add_mut(live);
+            inner.counters.expirations.add_mut(total - live);
             inner.order.reset();
             inner.slab.take_all()
         };
@@ -183,9 +183,9 @@ impl L1Store for LruStore {
 fn evict_lru(inner: &mut Inner, now: u64) -> Option<L1Value> {
     let idx = inner.order.back()?;
     if is_expired(inner.slab.node(idx).expires, now) {
-        inner.counters.expirations += 1;
+        inner.counters.expirations.inc_mut();
     } else {
-        inner.counters.evictions += 1;
+        inner.counters.evictions.inc_mut();
     }
     inner.order.unlink(&mut inner.slab, idx);
     inner.slab.release(idx)

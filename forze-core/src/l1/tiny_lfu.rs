@@ -175,7 +175,7 @@ impl TinyLfuStore {
             return inner.slab.release(candidate);
         };
         if is_expired(inner.slab.node(candidate).expires, now) {
-            inner.counters.expirations += 1;
+            inner.counters.expirations.inc_mut();
             return inner.slab.release(candidate);
         }
         let victim_expired = is_expired(inner.slab.node(victim).expires, now);
@@ -185,7 +185,7 @@ impl TinyLfuStore {
             candidate_freq > victim_freq
         };
         if !admitted {
-            inner.counters.rejections += 1;
+            inner.counters.rejections.inc_mut();
             return inner.slab.release(candidate);
         }
         let victim_segment = inner.slab.node(victim).segment;
@@ -221,9 +221,9 @@ fn admit(inner: &mut Inner, idx: usize) {
 /// Count the removal of an entry to make room: an eviction, or an expiration if it had expired.
 fn count_removal(inner: &mut Inner, idx: usize, now: u64) {
     if is_expired(inner.slab.node(idx).expires, now) {
-        inner.counters.expirations += 1;
+        inner.counters.expirations.inc_mut();
     } else {
-        inner.counters.evictions += 1;
+        inner.counters.evictions.inc_mut();
     }
 }
 
@@ -237,7 +237,7 @@ impl L1Store for TinyLfuStore {
             let inner = &mut *guard;
             inner.sketch.record(hash);
             let Some(idx) = inner.slab.find(hash, key) else {
-                inner.counters.misses += 1;
+                inner.counters.misses.inc_mut();
                 return None;
             };
             let node = inner.slab.node(idx);
@@ -247,13 +247,13 @@ impl L1Store for TinyLfuStore {
                     PROBATION => self.promote(inner, idx),
                     _ => inner.lists[segment as usize].move_to_front(&mut inner.slab, idx),
                 }
-                inner.counters.hits += 1;
+                inner.counters.hits.inc_mut();
                 return inner.slab.node(idx).value.clone();
             }
             inner.lists[segment as usize].unlink(&mut inner.slab, idx);
             expired_value = inner.slab.release(idx);
-            inner.counters.expirations += 1;
-            inner.counters.misses += 1;
+            inner.counters.expirations.inc_mut();
+            inner.counters.misses.inc_mut();
         }
         drop(expired_value);
         None
@@ -287,9 +287,9 @@ impl L1Store for TinyLfuStore {
             inner.lists[segment as usize].unlink(&mut inner.slab, idx);
             removed = inner.slab.release(idx);
             if live {
-                inner.counters.invalidations += 1;
+                inner.counters.invalidations.inc_mut();
             } else {
-                inner.counters.expirations += 1;
+                inner.counters.expirations.inc_mut();
             }
         }
         drop(removed);
@@ -309,8 +309,8 @@ impl L1Store for TinyLfuStore {
                     .count();
             }
             let total = inner.slab.len();
-            inner.counters.invalidations += live as u64;
-            inner.counters.expirations += (total - live) as u64;
+            inner.counters.invalidations.add_mut(live);
+            inner.counters.expirations.add_mut(total - live);
             for list in &mut inner.lists {
                 list.reset();
             }

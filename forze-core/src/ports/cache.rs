@@ -4,11 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::breaker::BreakerState;
 use crate::cache::CacheEntry;
 use crate::coordinator::{CacheSource, CacheStats};
 use crate::error::Result;
-use crate::l1::L1Stats;
 use crate::spec::CacheSpec;
 
 /// The shared cache of one cached spec, from
@@ -70,19 +68,11 @@ impl CacheHandle {
         &self.source.lane().spec
     }
 
-    /// The lane's counters and state now.
+    /// Every counter and state of the spec's lane now, in one snapshot: the shared cache's
+    /// counters, the [breaker](CacheStats::breaker), the [L1](CacheStats::l1) and
+    /// [push invalidation](CacheStats::push). The one way to read a cached spec's stats.
     pub fn stats(&self) -> CacheStats {
         self.source.stats()
-    }
-
-    /// The lane's circuit breaker now.
-    pub fn breaker(&self) -> BreakerState {
-        self.source.stats().breaker
-    }
-
-    /// The counters of the spec's L1 in this runtime, if the spec has `l1(...)`.
-    pub fn l1_stats(&self) -> Option<L1Stats> {
-        self.source.l1_stats()
     }
 
     /// Drop the document `key` (an id as text) from this runtime's L1, so the next read of it on

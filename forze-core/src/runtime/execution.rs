@@ -8,11 +8,9 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use uuid::Uuid;
 
-use crate::CacheStats;
 use crate::clock::{SharedClock, system_clock};
 use crate::coordinator::{CacheSource, Coordinator, CoordinatorConfig, DocumentLane};
 use crate::error::{Error, ErrorKind, Result};
-use crate::l1::L1Stats;
 use crate::model::Document;
 use crate::ports::{CacheHandle, DocumentCommand, DocumentQuery, PortScope};
 use crate::query::CursorKey;
@@ -372,7 +370,8 @@ impl ExecutionContext {
         DocumentAccess { ctx: self }
     }
 
-    /// The raw shared cache of a cached spec, with its lane's counters.
+    /// The shared cache of a cached spec: raw entries, and every counter of its lane
+    /// ([`CacheHandle::stats`]: the shared cache, the breaker, the L1 and push invalidation).
     ///
     /// # Errors
     ///
@@ -390,25 +389,6 @@ impl ExecutionContext {
             Arc::clone(cached) as Arc<dyn CacheSource>,
             self.tenant,
         ))
-    }
-
-    /// The counters of a cached spec's lane (shorthand for `ctx.cache(spec)?.stats()`).
-    ///
-    /// # Errors
-    ///
-    /// As [`cache`](Self::cache).
-    pub fn cache_stats<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<CacheStats> {
-        Ok(self.cache(spec)?.stats())
-    }
-
-    /// The counters of a cached spec's L1 in this runtime (shared by every context and port of
-    /// the spec): `None` if the spec has no `l1(...)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`cache`](Self::cache).
-    pub fn l1_stats<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<Option<L1Stats>> {
-        Ok(self.cache(spec)?.l1_stats())
     }
 
     /// The same context for `tenant`: its cache keys and single-flight keys are the tenant's,

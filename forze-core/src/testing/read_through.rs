@@ -333,7 +333,7 @@ async fn cold_key_stampede(case: Case) {
     let rt = case.runtime();
     let ctx = rt.context();
     let p = create(&ctx, 10).await;
-    let stats = || ctx.cache_stats(&PRODUCT_SPEC).expect("stats");
+    let stats = || ctx.cache(&PRODUCT_SPEC).expect("a cached spec").stats();
 
     for fail in [false, true] {
         if fail {
@@ -504,7 +504,11 @@ async fn transactions(case: Case) {
     assert_eq!(raw_rev(&ctx, p.id).await, Some(1));
 
     // Commit: invalidated after the commit, not before.
-    let hits = ctx.cache_stats(&PRODUCT_SPEC).expect("stats").hits;
+    let hits = ctx
+        .cache(&PRODUCT_SPEC)
+        .expect("a cached spec")
+        .stats()
+        .hits;
     let committed = ctx
         .transaction("products", |tx| {
             let outer = ctx.clone();
@@ -528,7 +532,7 @@ async fn transactions(case: Case) {
         })
         .await
         .expect("transaction");
-    let stats = ctx.cache_stats(&PRODUCT_SPEC).expect("stats");
+    let stats = ctx.cache(&PRODUCT_SPEC).expect("a cached spec").stats();
     assert_eq!(
         stats.hits,
         hits + 1,

@@ -274,7 +274,10 @@ impl Stack {
     }
 
     pub fn stats(&self) -> CacheStats {
-        self.ctx().cache_stats(&PRODUCT_SPEC).expect("cache stats")
+        self.ctx()
+            .cache(&PRODUCT_SPEC)
+            .expect("a cached spec")
+            .stats()
     }
 
     /// A raw redis-rs connection to the stack's Redis, next to forze's own.

@@ -22,7 +22,7 @@ use crate::coordinator::l1::L1;
 use crate::coordinator::push::PushState;
 use crate::coordinator::xfetch::ElectionRng;
 use crate::coordinator::{CacheLane, CacheStats, CoordinatorConfig};
-use crate::l1::{L1Config, L1Stats, build_store};
+use crate::l1::{L1Config, build_store};
 use crate::model::Document;
 use crate::singleflight::SingleFlight;
 use crate::spec::CacheSpec;
@@ -161,7 +161,6 @@ impl<D: Document> ReadThrough<D> {
 pub(crate) trait CacheSource: Send + Sync + fmt::Debug {
     fn lane(&self) -> &CacheLane;
     fn stats(&self) -> CacheStats;
-    fn l1_stats(&self) -> Option<L1Stats>;
     /// Drop the document under cache key `key` from the L1; `false` if `key` is not one.
     fn l1_remove(&self, key: &str) -> bool;
     /// Drop everything from the L1.
@@ -184,13 +183,9 @@ impl<D: Document> CacheSource for ReadThrough<D> {
             self.flights.started(),
             self.flights.joined(),
             self.flights.in_flight(),
-            self.l1_stats(),
+            self.l1.as_ref().map(L1::stats),
             self.push.stats(self.lane.clock().now()),
         )
-    }
-
-    fn l1_stats(&self) -> Option<L1Stats> {
-        self.l1.as_ref().map(L1::stats)
     }
 
     fn l1_remove(&self, key: &str) -> bool {

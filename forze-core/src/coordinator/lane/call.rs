@@ -119,7 +119,7 @@ impl CacheLane {
                 if !breaker.is_open() {
                     break;
                 }
-                probes.fetch_add(1, Ordering::Relaxed);
+                probes.inc();
                 if let Ok(Ok(_)) =
                     tokio::time::timeout(timeout, cache.lookup(PROBE_KEY, None)).await
                 {

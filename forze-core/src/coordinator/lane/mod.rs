@@ -7,10 +7,9 @@ mod pending;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::counters::Counters;
 use pending::Pending;
 
 use crate::BoxFuture;
@@ -18,10 +17,35 @@ use crate::breaker::Breaker;
 use crate::cache::{Cache, Lookup};
 use crate::clock::SharedClock;
 use crate::coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
+use crate::counter::Counter;
 use crate::error::Result;
 use crate::l1::L1Stats;
 use crate::model::DocumentMeta;
 use crate::spec::CacheSpec;
+
+/// The lane's counters, bumped concurrently by every read and write of the spec.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) decode_errors: Counter,
+    pub(crate) fills: Counter,
+    pub(crate) fills_rejected: Counter,
+    pub(crate) fills_skipped: Counter,
+    pub(crate) store_reads: Counter,
+    pub(crate) cache_errors: Counter,
+    pub(crate) breaker_rejections: Counter,
+    pub(crate) invalidations: Counter,
+    pub(crate) invalidation_failures: Counter,
+    pub(crate) flushes: Counter,
+    pub(crate) early_refreshes: Counter,
+    pub(crate) refresh_failures: Counter,
+    pub(crate) refreshes_skipped: Counter,
+    pub(crate) foreign_payloads: Counter,
+    pub(crate) held: Counter,
+    pub(crate) stale_joins: Counter,
+    pub(crate) oversize: Counter,
+}
 
 pub(crate) struct CacheLane {
     pub(crate) document: Cow<'static, str>,
@@ -33,7 +57,7 @@ pub(crate) struct CacheLane {
     breaker: Arc<Breaker>,
     /// `true` while a prober task runs (at most one per lane).
     probing: Arc<AtomicBool>,
-    probes: Arc<AtomicU64>,
+    probes: Arc<Counter>,
     pending: Pending,
     flush_lock: tokio::sync::Mutex<()>,
 }
@@ -63,7 +87,7 @@ impl CacheLane {
                 Arc::clone(&clock),
             )),
             probing: Arc::new(AtomicBool::new(false)),
-            probes: Arc::new(AtomicU64::new(0)),
+            probes: Arc::default(),
             document,
             spec,
             cache,
@@ -180,7 +204,7 @@ impl CacheLane {
             held: c.held.get(),
             stale_joins: c.stale_joins.get(),
             oversize: c.oversize.get(),
-            probes: self.probes.load(Ordering::Relaxed),
+            probes: self.probes.get(),
             l1,
             push,
         }
