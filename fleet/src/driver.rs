@@ -358,32 +358,7 @@ struct SchemaGuard {
 
 impl Drop for SchemaGuard {
     fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let config = PostgresConfig::new()
-                    .max_connections(1)
-                    .connect_timeout(Duration::from_secs(3));
-                if let Ok(Ok(c)) = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    PostgresClient::connect(&url, config),
-                )
-                .await
-                {
-                    let _ = c
-                        .execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                    c.close().await;
-                }
-            });
-        })
-        .join();
+        forze_postgres::testing::drop_schema_blocking(&self.url, &self.schema);
     }
 }
 

@@ -64,7 +64,9 @@ async fn typed_and_data_filters_agree() {
         let q = ctx.document().query(&ITEM_SPEC).expect("query");
         let typed = q
             .find()
-            .filter(Item::PRICE.ge(3) & !Item::NAME.starts_with_ci("red") & Item::WEIGHT.is_not_null())
+            .filter(
+                Item::PRICE.ge(3) & !Item::NAME.starts_with_ci("red") & Item::WEIGHT.is_not_null(),
+            )
             .sort(Item::PRICE.desc())
             .sort(Item::WEIGHT.asc())
             .all()
@@ -86,7 +88,9 @@ async fn typed_and_data_filters_agree() {
         assert_eq!(ids(&typed), ids(&by_data));
         let mut expected: Vec<&ItemRead> = all
             .iter()
-            .filter(|i| i.price >= 3 && !i.name.to_lowercase().starts_with("red") && i.weight.is_some())
+            .filter(|i| {
+                i.price >= 3 && !i.name.to_lowercase().starts_with("red") && i.weight.is_some()
+            })
             .collect();
         expected.sort_by(|a, b| {
             b.price
@@ -94,7 +98,10 @@ async fn typed_and_data_filters_agree() {
                 .then(a.weight.partial_cmp(&b.weight).expect("no NaN"))
                 .then(a.id.cmp(&b.id))
         });
-        assert_eq!(ids(&typed), expected.iter().map(|i| i.id).collect::<Vec<_>>());
+        assert_eq!(
+            ids(&typed),
+            expected.iter().map(|i| i.id).collect::<Vec<_>>()
+        );
         assert!(!typed.is_empty());
     })
     .await;
@@ -106,12 +113,33 @@ async fn pages_cursors_counts_streams() {
         seed(&ctx, 23).await;
         let q = ctx.document().query(&ITEM_SPEC).expect("query");
         let filter = || Item::PRICE.lt(6);
-        let everything = q.find().filter(filter()).sort(Item::PRICE.desc()).all().await.expect("all");
-        assert_eq!(q.find().filter(filter()).count().await.expect("count"), everything.len() as u64);
-        assert!(q.find().filter(filter()).exists().await.expect("exists"));
-        assert!(!q.find().filter(Item::PRICE.gt(100)).exists().await.expect("exists"));
+        let everything = q
+            .find()
+            .filter(filter())
+            .sort(Item::PRICE.desc())
+            .all()
+            .await
+            .expect("all");
         assert_eq!(
-            q.find().filter(filter()).sort(Item::PRICE.desc()).first().await.expect("first").map(|i| i.id),
+            q.find().filter(filter()).count().await.expect("count"),
+            everything.len() as u64
+        );
+        assert!(q.find().filter(filter()).exists().await.expect("exists"));
+        assert!(
+            !q.find()
+                .filter(Item::PRICE.gt(100))
+                .exists()
+                .await
+                .expect("exists")
+        );
+        assert_eq!(
+            q.find()
+                .filter(filter())
+                .sort(Item::PRICE.desc())
+                .first()
+                .await
+                .expect("first")
+                .map(|i| i.id),
             everything.first().map(|i| i.id)
         );
 
@@ -180,24 +208,46 @@ async fn bad_input_is_a_validation_error_naming_the_problem() {
             }
         };
         expect(
-            q.find().filter(Filter::field("colour", Op::Eq, "red")).all().await,
+            q.find()
+                .filter(Filter::field("colour", Op::Eq, "red"))
+                .all()
+                .await,
             &["unknown field `colour`", "name, price, weight, tags"],
         );
         expect(
-            q.find().filter(Filter::field("price", Op::Contains, "1")).all().await,
+            q.find()
+                .filter(Filter::field("price", Op::Contains, "1"))
+                .all()
+                .await,
             &["operator `contains` does not fit field `price`"],
         );
         expect(
-            q.find().filter(Filter::field("price", Op::Lt, "cheap")).all().await,
+            q.find()
+                .filter(Filter::field("price", Op::Lt, "cheap"))
+                .all()
+                .await,
             &["`lt` on field `price` takes an integer"],
         );
         expect(
-            q.find().sort(Sort { field: "tags".into(), order: SortOrder::Asc }).all().await,
+            q.find()
+                .sort(Sort {
+                    field: "tags".into(),
+                    order: SortOrder::Asc,
+                })
+                .all()
+                .await,
             &["field `tags` (json) cannot be sorted by"],
         );
-        expect(q.find().limit(0).all().await, &["page size 0 is out of range; accepted: 1..=10000"]);
-        expect(q.find().limit(1_000_000).all().await, &["page size 1000000"]);
-        let cursor_err = |res: forze_core::Result<forze_core::query::CursorPage<ItemRead>>, w: &str| {
+        expect(
+            q.find().limit(0).all().await,
+            &["page size 0 is out of range; accepted: 1..=10000"],
+        );
+        expect(
+            q.find().limit(1_000_000).all().await,
+            &["page size 1000000"],
+        );
+        let cursor_err = |res: forze_core::Result<forze_core::query::CursorPage<ItemRead>>,
+                          w: &str| {
             let err = res.expect_err("bad cursor");
             assert_eq!(err.kind(), ErrorKind::Validation);
             assert!(err.to_string().contains(w), "{err}");
@@ -206,20 +256,34 @@ async fn bad_input_is_a_validation_error_naming_the_problem() {
         let next = page.next.expect("more pages");
         // the cursor continues only its own query
         cursor_err(
-            q.find().filter(Item::PRICE.ge(0)).limit(2).cursor(Some(&next)).await,
+            q.find()
+                .filter(Item::PRICE.ge(0))
+                .limit(2)
+                .cursor(Some(&next))
+                .await,
             "belongs to another query",
         );
         cursor_err(
-            q.find().sort(Item::PRICE.asc()).limit(2).cursor(Some(&next)).await,
+            q.find()
+                .sort(Item::PRICE.asc())
+                .limit(2)
+                .cursor(Some(&next))
+                .await,
             "belongs to another query",
         );
         let tenant = ctx.with_tenant(Uuid::now_v7());
         let tq = tenant.document().query(&ITEM_SPEC).expect("query");
-        cursor_err(tq.find().limit(2).cursor(Some(&next)).await, "belongs to another query");
+        cursor_err(
+            tq.find().limit(2).cursor(Some(&next)).await,
+            "belongs to another query",
+        );
         let mut token = next.as_str().to_owned();
         token.insert(3, 'x');
         cursor_err(
-            q.find().limit(2).cursor(Some(&Cursor::from_token(token))).await,
+            q.find()
+                .limit(2)
+                .cursor(Some(&Cursor::from_token(token)))
+                .await,
             "malformed or was altered",
         );
         cursor_err(
@@ -234,9 +298,24 @@ async fn bad_input_is_a_validation_error_naming_the_problem() {
         let a = runtime().with_cursor_secret("s3cret").context();
         let b = runtime().with_cursor_secret("s3cret").context();
         seed(&a, 3).await;
-        let page = a.document().query(&ITEM_SPEC).expect("q").find().limit(1).cursor(None).await.expect("page");
+        let page = a
+            .document()
+            .query(&ITEM_SPEC)
+            .expect("q")
+            .find()
+            .limit(1)
+            .cursor(None)
+            .await
+            .expect("page");
         let next = page.next.expect("next");
-        b.document().query(&ITEM_SPEC).expect("q").find().limit(1).cursor(Some(&next)).await.expect("continues");
+        b.document()
+            .query(&ITEM_SPEC)
+            .expect("q")
+            .find()
+            .limit(1)
+            .cursor(Some(&next))
+            .await
+            .expect("continues");
     })
     .await;
 }
@@ -252,7 +331,15 @@ async fn tenants_see_only_their_own_documents() {
         let qb = b.document().query(&ITEM_SPEC).expect("q");
         assert_eq!(qa.find().count().await.expect("count"), 6);
         assert_eq!(qb.find().count().await.expect("count"), 4);
-        assert_eq!(qb.find().filter(Item::PRICE.ge(0)).all().await.expect("all").len(), 4);
+        assert_eq!(
+            qb.find()
+                .filter(Item::PRICE.ge(0))
+                .all()
+                .await
+                .expect("all")
+                .len(),
+            4
+        );
     })
     .await;
 }

@@ -33,6 +33,8 @@ mod query;
 mod schema;
 mod sql;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tx;
 
 pub use client::PostgresClient;

@@ -86,33 +86,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        // Async cleanup from Drop: a fresh runtime on a helper thread.
-        let url = self.url.clone();
-        let schema = self.schema.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(c) = PostgresClient::connect(
-                    &url,
-                    PostgresConfig::new()
-                        .max_connections(1)
-                        .connect_timeout(Duration::from_secs(3)),
-                )
-                .await
-                {
-                    let _ = c
-                        .execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                    c.close().await;
-                }
-            });
-        })
-        .join();
+        forze_postgres::testing::drop_schema_blocking(&self.url, &self.schema);
     }
 }
 

@@ -369,34 +369,8 @@ impl Drop for Stack {
         if !self.drop_schema {
             return;
         }
-        // Async cleanup from Drop: a fresh runtime on a helper thread (also after a panic).
-        let url = self.pg_url.clone();
-        let schema = self.schema.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let config = PostgresConfig::new()
-                    .max_connections(1)
-                    .connect_timeout(Duration::from_secs(3));
-                if let Ok(Ok(c)) = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    PostgresClient::connect(&url, config),
-                )
-                .await
-                {
-                    let _ = c
-                        .execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await;
-                    c.close().await;
-                }
-            });
-        })
-        .join();
+        // also after a panic
+        forze_postgres::testing::drop_schema_blocking(&self.pg_url, &self.schema);
     }
 }
 
