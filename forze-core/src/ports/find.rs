@@ -210,7 +210,6 @@ impl<'q, D: Document> Find<'q, D> {
     ///
     /// The server's own conditions go before or after, as typed filters: a client cannot widen
     /// them, since every filter must hold.
-    #[must_use]
     pub fn apply(mut self, request: &FindRequest) -> Self {
         if let Some(filter) = &request.filter {
             self = self.filter(filter.clone());
