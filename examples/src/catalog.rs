@@ -135,6 +135,28 @@ pub fn every_operator(since: DateTime<Utc>) -> Vec<(&'static str, Condition<Item
 }
 // ANCHOR_END: operators
 
+/// A page of lamps under $40, the most expensive first, after `after` (the README's snippet).
+///
+/// # Errors
+///
+/// `Validation` for a cursor of another query; the store's errors.
+pub async fn lamps_under_40(
+    ctx: &ExecutionContext,
+    after: Option<&Cursor>,
+) -> Result<CursorPage<ItemRead>> {
+    // ANCHOR: readme
+    let items = ctx.document().query(&ITEM_SPEC)?;
+    let page = items
+        .find()
+        .filter(Item::CATEGORY.eq("lamp") & Item::PRICE.lt(4000)) // checked by the compiler
+        .sort(Item::PRICE.desc()) // then by id: pages never overlap
+        .limit(20)
+        .cursor(after) // `None`: the first page; `page.next`: a signed token for the next
+        .await?;
+    // ANCHOR_END: readme
+    Ok(page)
+}
+
 /// The listing of the example: in stock and under $40.
 pub fn in_stock_under_40() -> Condition<Item> {
     Item::IN_STOCK.eq(true) & Item::PRICE.lt(4000)
@@ -292,6 +314,7 @@ pub async fn list_items(ctx: &ExecutionContext, body: &str) -> Result<CursorPage
 }
 // ANCHOR_END: handler
 
+// ANCHOR: client_query
 /// A client's query, as the example sends it to [`list_items`]: rated 4 or better, `lamp`
 /// anywhere in the name in any case, the best rated first, two per page.
 pub const CLIENT_QUERY: &str = r#"{
@@ -308,6 +331,7 @@ pub const BAD_FILTER: &str = r#"{"filter": {"field": "price", "op": "contains", 
 
 /// A body that is not a query: `like` is not an operator.
 pub const BAD_OPERATOR: &str = r#"{"filter": {"field": "name", "op": "like", "value": "%lamp%"}}"#;
+// ANCHOR_END: client_query
 
 /// Everything [`catalog_scenario`] saw, for the example to print and the tests to check.
 #[derive(Debug)]

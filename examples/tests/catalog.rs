@@ -12,7 +12,7 @@ use forze_core::query::Cursor;
 use forze_core::{ErrorKind, ExecutionRuntime};
 use forze_examples::catalog::{
     CatalogReport, EXAMPLE_CURSOR_SECRET, ITEM_SPEC, Item, ItemRead, build_runtime,
-    catalog_scenario, in_stock_under_40, list_items, seed,
+    catalog_scenario, in_stock_under_40, lamps_under_40, list_items, seed,
 };
 use uuid::Uuid;
 
@@ -339,4 +339,29 @@ async fn a_cursor_continues_on_replicas_with_the_same_secret_only() {
     })
     .await
     .expect("watchdog");
+}
+
+#[tokio::test]
+async fn the_readme_snippet_pages_the_lamps_under_40() {
+    let runtime = build_runtime(&MemoryDocumentStore::new(), EXAMPLE_CURSOR_SECRET).unwrap();
+    let (page, all) = tokio::time::timeout(
+        WATCHDOG,
+        runtime.scope(|ctx| async move {
+            seed(&ctx).await?;
+            let page = lamps_under_40(&ctx, None).await?;
+            let all = ctx.document().query(&ITEM_SPEC)?.find().all().await?;
+            Ok((page, all))
+        }),
+    )
+    .await
+    .expect("watchdog")
+    .expect("the snippet");
+    let want = expected(
+        &all,
+        |i| i.category == "lamp" && i.price < 4000,
+        |a, b| b.price.cmp(&a.price),
+    );
+    assert!(!want.is_empty() && want.len() < 20);
+    assert_eq!(ids(&page.items), want);
+    assert!(page.next.is_none(), "one page holds them all");
 }
