@@ -44,6 +44,7 @@ bench *sections:
 # The embedded examples (in-memory backends, nothing installed)
 examples:
     cargo run -q -p forze-examples --example quickstart
+    cargo run -q -p forze-examples --example catalog
     cargo run -q -p forze-examples --example cache_reads -- --backend memory
 
 # What .ci/run runs

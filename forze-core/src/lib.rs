@@ -76,7 +76,9 @@ pub use breaker::BreakerState;
 pub use coordinator::{CacheStats, CoordinatorConfig, L1PushStats};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Document, DocumentMeta, FieldKind, FieldSchema, Row};
-pub use ports::{CacheHandle, DEFAULT_PAGE_SIZE, DocumentCommand, DocumentQuery, Find};
+pub use ports::{
+    CacheHandle, DEFAULT_PAGE_SIZE, DocumentCommand, DocumentQuery, Find, FindRequest,
+};
 pub use runtime::{
     DepsRegistry, DocumentAccess, ExecutionContext, ExecutionRuntime, FrozenDeps, FrozenLifecycle,
     LifecyclePlan,

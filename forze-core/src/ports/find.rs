@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 
 use futures_util::Stream;
+use serde::{Deserialize, Serialize};
 
 use crate::codec::row_to_read;
 use crate::error::Result;
@@ -16,6 +17,73 @@ use crate::query::{
 
 /// The page size when none is given.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+/// A query as a client sends it, e.g. the JSON body of a list endpoint: every key optional,
+/// unknown keys rejected.
+///
+/// ```json
+/// {"filter": {"field": "price", "op": "lt", "value": 100},
+///  "sort": [{"field": "price", "order": "desc"}],
+///  "limit": 20,
+///  "cursor": "eyJxIjoi…"}
+/// ```
+///
+/// A handler adds it to a query with [`Find::apply`] and passes the cursor to
+/// [`Find::cursor`]; the page's `next` goes back to the client as the next request's `cursor`.
+/// The filter and sort are data, checked against the document when the query runs (a mistake
+/// is a [`Validation`](crate::ErrorKind::Validation) error naming it).
+///
+/// ```
+/// # use forze_core::{Document, DepsRegistry, ExecutionRuntime, FindRequest, LifecyclePlan};
+/// # use forze_core::prelude::*;
+/// # use forze_core::memory::MemoryDepsModule;
+/// # #[derive(Document)]
+/// # #[document_spec(name = "products")]
+/// # pub struct Product { pub name: String, pub price: i32 }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let runtime = ExecutionRuntime::new(
+/// #     DepsRegistry::from_modules([MemoryDepsModule::new().document("products").boxed()]).freeze()?,
+/// #     LifecyclePlan::new().freeze()?,
+/// # );
+/// # let ctx = runtime.context();
+/// # let command = ctx.document().command(&PRODUCT_SPEC)?;
+/// # for price in 1..=5 { command.create(ProductCreate { name: format!("p{price}"), price }).await?; }
+/// let products = ctx.document().query(&PRODUCT_SPEC)?;
+/// let mut request: FindRequest = serde_json::from_str(
+///     r#"{"filter": {"field": "price", "op": "ge", "value": 2},
+///         "sort": [{"field": "price", "order": "desc"}], "limit": 3}"#,
+/// ).expect("a valid request");
+/// let mut prices = Vec::new();
+/// loop {
+///     let page = products.find().apply(&request).cursor(request.cursor.as_ref()).await?;
+///     prices.extend(page.items.iter().map(|p| p.price));
+///     match page.next {
+///         Some(next) => request.cursor = Some(next), // the client sends it back
+///         None => break,
+///     }
+/// }
+/// assert_eq!(prices, [5, 4, 3, 2]);
+/// # Ok::<(), forze_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindRequest {
+    /// Keep documents that match this (`None`: every document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+    /// Order by these keys, in order (then by `id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sort: Vec<Sort>,
+    /// The page size (default [`DEFAULT_PAGE_SIZE`], at most
+    /// [`MAX_PAGE_SIZE`](crate::query::MAX_PAGE_SIZE)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Where the page starts: the `next` cursor of the page before (`None`: the first page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Cursor>,
+}
 
 /// A query of documents `D`, from [`DocumentQuery::find`]: add filters and sort keys, then run
 /// it with one of [`all`](Self::all), [`page`](Self::page), [`cursor`](Self::cursor),
@@ -133,6 +201,23 @@ impl<'q, D: Document> Find<'q, D> {
     /// Skip `offset` documents (offset pages; a cursor page starts at its cursor instead).
     pub fn offset(mut self, offset: u64) -> Self {
         self.offset = offset;
+        self
+    }
+
+    /// Add what a client asked for: its filter (with the filters given before, all must hold),
+    /// its sort keys (after the keys given before) and its limit. The cursor stays in the
+    /// request: pass `request.cursor.as_ref()` to [`cursor`](Self::cursor).
+    ///
+    /// The server's own conditions go before or after, as typed filters: a client cannot widen
+    /// them, since every filter must hold.
+    pub fn apply(mut self, request: &FindRequest) -> Self {
+        if let Some(filter) = &request.filter {
+            self = self.filter(filter.clone());
+        }
+        self.sort.extend(request.sort.iter().cloned());
+        if let Some(limit) = request.limit {
+            self.limit = Some(limit);
+        }
         self
     }
 

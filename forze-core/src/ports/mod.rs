@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 pub use cache::CacheHandle;
 pub use command::DocumentCommand;
-pub use find::{DEFAULT_PAGE_SIZE, Find};
+pub use find::{DEFAULT_PAGE_SIZE, Find, FindRequest};
 pub use query::DocumentQuery;
 
 use crate::clock::SharedClock;
