@@ -389,7 +389,8 @@ impl<'q, D: Document> Find<'q, D> {
         }
     }
 
-    /// Whether any document matches the filter (reads at most one row).
+    /// Whether any document matches the filter (reads at most one row; ignores sort, limit and
+    /// offset).
     ///
     /// # Errors
     ///
@@ -397,6 +398,7 @@ impl<'q, D: Document> Find<'q, D> {
     pub fn exists(mut self) -> impl Future<Output = Result<bool>> + Send + 'q {
         async move {
             self.limit = Some(1);
+            self.offset = 0;
             self.sort.clear();
             let select = self.select(None)?;
             let cx = self.query.scope.store_cx();

@@ -11,7 +11,10 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::Result;
-use crate::query::check::{Predicate, Scalar, Schema, SortKey};
+use std::fmt::Write as _;
+
+use crate::query::check::{Cond, Predicate, Scalar, Schema, SortKey};
+use crate::query::filter::SortOrder;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -111,16 +114,22 @@ pub(crate) struct Binding<'a> {
 impl Binding<'_> {
     fn fingerprint(&self) -> String {
         let mut hash = Sha256::new();
-        let text = format!(
-            "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+        // An explicit canonical text (not `Debug`), so replicas of different versions agree.
+        let mut text = format!(
+            "v1\u{0}{}\u{0}{}\u{0}",
             self.schema.document,
-            self.tenant,
-            self.filter,
-            self.sort
-                .iter()
-                .map(|k| (k.field.name, k.order))
-                .collect::<Vec<_>>()
+            self.tenant.map(|t| t.to_string()).unwrap_or_default()
         );
+        if let Some(filter) = self.filter {
+            canonical(filter, &mut text);
+        }
+        for key in self.sort {
+            let dir = match key.order {
+                SortOrder::Asc => "asc",
+                SortOrder::Desc => "desc",
+            };
+            let _ = write!(text, "\u{0}{} {dir}", key.field.name);
+        }
         hash.update(text.as_bytes());
         let digest = hash.finalize();
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -188,6 +197,88 @@ impl Binding<'_> {
             })
             .collect()
     }
+}
+
+/// A predicate as stable text: operators by name, values in a fixed notation.
+fn canonical(p: &Predicate, out: &mut String) {
+    match p {
+        Predicate::And(all) | Predicate::Or(all) => {
+            out.push_str(if matches!(p, Predicate::And(_)) {
+                "and("
+            } else {
+                "or("
+            });
+            for (i, p) in all.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(p, out);
+            }
+            out.push(')');
+        }
+        Predicate::Not(p) => {
+            out.push_str("not(");
+            canonical(p, out);
+            out.push(')');
+        }
+        Predicate::Column(field, cond) => {
+            let _ = write!(out, "{}:", field.name);
+            match cond {
+                Cond::Compare(op, v) => {
+                    let _ = write!(out, "{}", op.sql());
+                    scalar(v, out);
+                }
+                Cond::In { values, negated } => {
+                    out.push_str(if *negated { "not_in[" } else { "in[" });
+                    for (i, v) in values.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        scalar(v, out);
+                    }
+                    out.push(']');
+                }
+                Cond::IsNull { negated } => {
+                    out.push_str(if *negated { "not_null" } else { "is_null" });
+                }
+                Cond::Prefix {
+                    pattern,
+                    case_insensitive,
+                } => {
+                    let _ = write!(out, "prefix/{case_insensitive}");
+                    scalar(&Scalar::Text(pattern.clone()), out);
+                }
+                Cond::Contains {
+                    pattern,
+                    case_insensitive,
+                } => {
+                    let _ = write!(out, "contains/{case_insensitive}");
+                    scalar(&Scalar::Text(pattern.clone()), out);
+                }
+                #[allow(unreachable_patterns)]
+                _ => out.push('?'),
+            }
+        }
+        #[allow(unreachable_patterns)]
+        _ => out.push('?'),
+    }
+}
+
+fn scalar(v: &Scalar, out: &mut String) {
+    let _ = match v {
+        Scalar::Text(s) => write!(out, "t{}", Value::String(s.clone())),
+        Scalar::Int(n) => write!(out, "i{n}"),
+        Scalar::Float(x) => write!(out, "f{x}"),
+        Scalar::Bool(b) => write!(out, "b{b}"),
+        Scalar::Uuid(u) => write!(out, "u{u}"),
+        Scalar::Timestamp(t) => write!(
+            out,
+            "d{}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+        #[allow(unreachable_patterns)]
+        _ => write!(out, "?"),
+    };
 }
 
 fn mac(key: &CursorKey, bytes: &[u8]) -> Vec<u8> {

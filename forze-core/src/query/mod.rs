@@ -94,6 +94,16 @@ pub struct Page<T> {
     pub total: Option<u64>,
 }
 
+impl<T> Page<T> {
+    /// The same page with every item mapped (e.g. to a response type).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+        }
+    }
+}
+
 /// One cursor page: its documents, and the cursor of the next page (`None` on the last page).
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -102,4 +112,14 @@ pub struct CursorPage<T> {
     pub items: Vec<T>,
     /// Where the next page starts; `None` when this page is the last.
     pub next: Option<Cursor>,
+}
+
+impl<T> CursorPage<T> {
+    /// The same page with every item mapped (e.g. to a response type).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> CursorPage<U> {
+        CursorPage {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
 }
