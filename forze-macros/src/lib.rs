@@ -9,6 +9,7 @@ mod case;
 mod duration;
 mod error;
 mod expand;
+mod index;
 mod types;
 mod validate;
 
@@ -61,10 +62,13 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
     let mut errors = error::Errors::default();
     let spec_attr = attr::parse_spec(&input.attrs, &mut errors);
     let shape = attr::parse_input(input, &mut errors);
-    let spec = validate::spec(&spec_attr, &input.ident, &mut errors);
+    let mut spec = validate::spec(&spec_attr, &input.ident, &mut errors);
     let fields_ok = shape
         .as_ref()
         .is_some_and(|shape| validate::fields(shape, &mut errors));
+    if let Some(shape) = &shape {
+        spec.indexes = validate::indexes(&spec_attr.indexes, shape, &mut errors);
+    }
     let mut out = errors.to_compile_errors();
     if let (Some(shape), true) = (&shape, fields_ok) {
         out.extend(expand::expand(shape, &spec));
@@ -81,6 +85,7 @@ fn messages(input: &DeriveInput) -> Vec<String> {
     validate::spec(&spec_attr, &input.ident, &mut errors);
     if let Some(shape) = &shape {
         validate::fields(shape, &mut errors);
+        validate::indexes(&spec_attr.indexes, shape, &mut errors);
     }
     errors
         .into_error()
