@@ -572,9 +572,18 @@ impl MemoryCollection {
                     out.push(Updated::new(current.clone(), false));
                 }
             }
-            let written: Vec<&Row> = out.iter().filter(|u| u.changed).map(|u| &u.row).collect();
-            if let Some(index) = self.uniques.clash(&written, view.rows()) {
-                return Err(index.conflict(&self.name));
+            // Each patch is checked against the rows the earlier ones left, as a backend applying
+            // them one statement at a time does (so swapping two values in one batch conflicts).
+            let changed: Vec<&Row> = out.iter().filter(|u| u.changed).map(|u| &u.row).collect();
+            for (i, row) in changed.iter().enumerate() {
+                let before = view
+                    .rows()
+                    .into_iter()
+                    .filter(|r| !changed[..i].iter().any(|c| c.meta.id == r.meta.id))
+                    .chain(changed[..i].iter().copied());
+                if let Some(index) = self.uniques.clash(&[row], before) {
+                    return Err(index.conflict(&self.name));
+                }
             }
             for updated in &out {
                 if updated.changed {
