@@ -72,7 +72,9 @@ pub(crate) fn index_rule(
         };
         return Err(IndexProblem {
             at: None,
-            message: format!("the same columns are already declared by an earlier `{other}(..)`{also}"),
+            message: format!(
+                "the same columns are already declared by an earlier `{other}(..)`{also}"
+            ),
         });
     }
     Ok(())

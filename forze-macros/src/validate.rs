@@ -787,7 +787,8 @@ mod tests {
 
     #[test]
     fn index_rules() {
-        let fields = "struct P { sku: String, price: i32, tags: Vec<String>, note: Option<String> }";
+        let fields =
+            "struct P { sku: String, price: i32, tags: Vec<String>, note: Option<String> }";
         let case = |attr: &str| {
             let input: DeriveInput =
                 syn::parse_str(&format!("#[document_spec({attr})] {fields}")).unwrap();
@@ -797,13 +798,17 @@ mod tests {
         assert!(case("index(r#sku)").is_empty());
         assert_eq!(
             case("unique(colour)"),
-            ["unknown field `colour` in `unique(..)`; expected one of: `id`, `rev`, `created_at`, \
-              `last_update_at`, `sku`, `price`, `tags`, `note`"]
+            [
+                "unknown field `colour` in `unique(..)`; expected one of: `id`, `rev`, `created_at`, \
+              `last_update_at`, `sku`, `price`, `tags`, `note`"
+            ]
         );
         assert_eq!(
             case("index(price, tags)"),
-            ["field `tags` is stored as JSON and cannot be indexed; `index(..)` takes text, \
-              integer, float, bool, Uuid and DateTime<Utc> fields"]
+            [
+                "field `tags` is stored as JSON and cannot be indexed; `index(..)` takes text, \
+              integer, float, bool, Uuid and DateTime<Utc> fields"
+            ]
         );
         assert_eq!(
             case("index(price, price desc)"),
@@ -827,7 +832,9 @@ mod tests {
         );
         assert_eq!(
             case("index(sku up)"),
-            ["unknown direction `up` in `index(..)`; expected `asc` or `desc` after the field name"]
+            [
+                "unknown direction `up` in `index(..)`; expected `asc` or `desc` after the field name"
+            ]
         );
         assert_eq!(case("index(sku desc price)"), ["expected `,`"]);
         // every problem in one compile
@@ -851,7 +858,10 @@ mod tests {
             got,
             [
                 (true, vec![("sku".to_owned(), false)]),
-                (false, vec![("price".to_owned(), true), ("id".to_owned(), false)]),
+                (
+                    false,
+                    vec![("price".to_owned(), true), ("id".to_owned(), false)]
+                ),
             ]
         );
     }

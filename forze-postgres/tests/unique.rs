@@ -12,9 +12,7 @@ use std::sync::Arc;
 use common::TestDb;
 use forze_core::Document;
 use forze_core::store::{DocumentBackend, DocumentBinding, StoreCx};
-use forze_core::testing::{
-    SKU_FIELDS, SKU_INDEXES, unique_conformance, watchdog,
-};
+use forze_core::testing::{SKU_FIELDS, SKU_INDEXES, unique_conformance, watchdog};
 use forze_postgres::{
     PostgresDocumentBackend, PostgresTransactionManager, schema_sql, schema_sql_of,
 };
@@ -54,7 +52,12 @@ async fn schema_sql_is_idempotent_and_names_the_indexes() {
     let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["skus_pkey", "skus_qty_desc_id_idx", "skus_shop_code_key", "skus_sku_key"]
+        [
+            "skus_pkey",
+            "skus_qty_desc_id_idx",
+            "skus_shop_code_key",
+            "skus_sku_key"
+        ]
     );
     let sku = &rows[3].1;
     assert!(
@@ -134,5 +137,9 @@ async fn sqlx_rows_1(db: &TestDb, sql: &str) -> String {
         .fetch_all(&mut *conn)
         .await
         .expect(explain);
-    lines.into_iter().map(|(l,)| l).collect::<Vec<_>>().join("\n")
+    lines
+        .into_iter()
+        .map(|(l,)| l)
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -20,7 +20,6 @@ use crate::store::{
     TransactionManager, Updated,
 };
 
-
 type Table = BTreeMap<Uuid, Row>;
 /// A table is one document name for one tenant.
 type TableKey = (Cow<'static, str>, Option<Uuid>);
@@ -157,10 +156,7 @@ impl DocumentBackend for MemoryDocumentStore {
             fields: binding.fields,
             indexes: binding.indexes,
         };
-        self.db
-            .uniques
-            .lock()
-            .insert(binding.name.clone(), uniques);
+        self.db.uniques.lock().insert(binding.name.clone(), uniques);
         Ok(Arc::new(MemoryCollection {
             db: Arc::clone(&self.db),
             name: binding.name.clone(),
@@ -296,10 +292,12 @@ impl Transaction for MemoryTransaction {
                     let u = uniques.get(&key.0)?;
                     let written: Vec<&Row> =
                         writes.values().filter_map(|w| w.row.as_ref()).collect();
-                    let others = tables.get(key).into_iter().flat_map(|t| {
-                        t.values().filter(|r| !writes.contains_key(&r.meta.id))
-                    });
-                    u.clash(&written, others).map(|index| index.conflict(&key.0))
+                    let others = tables
+                        .get(key)
+                        .into_iter()
+                        .flat_map(|t| t.values().filter(|r| !writes.contains_key(&r.meta.id)));
+                    u.clash(&written, others)
+                        .map(|index| index.conflict(&key.0))
                 })
             };
             if let Some(err) = clash {

@@ -236,7 +236,9 @@ pub(crate) fn index_rule(
         };
         return Err(IndexProblem {
             at: None,
-            message: format!("the same columns are already declared by an earlier `{other}(..)`{also}"),
+            message: format!(
+                "the same columns are already declared by an earlier `{other}(..)`{also}"
+            ),
         });
     }
     Ok(())
@@ -257,7 +259,12 @@ mod tests {
     /// and the same message from core and from the `#[document_spec]` macro.
     #[test]
     fn the_macro_and_core_agree_on_every_index() {
-        let columns = [("id", true), ("sku", true), ("tags", false), ("price", true)];
+        let columns = [
+            ("id", true),
+            ("sku", true),
+            ("tags", false),
+            ("price", true),
+        ];
         let names = ["id", "sku", "tags", "price", "nope"];
         let mut lists: Vec<Vec<(&str, bool)>> = vec![Vec::new()];
         for len in 1..=3 {
@@ -276,7 +283,10 @@ mod tests {
         let earlier_sets: Vec<Vec<(Vec<(&str, bool)>, bool)>> = vec![
             Vec::new(),
             vec![(vec![("sku", false)], true)],
-            vec![(vec![("sku", false)], false), (vec![("price", true), ("id", false)], false)],
+            vec![
+                (vec![("sku", false)], false),
+                (vec![("price", true), ("id", false)], false),
+            ],
         ];
         let mut checked = 0;
         for keys in &lists {
@@ -330,6 +340,13 @@ mod tests {
              as JSON and cannot be indexed; `index(..)` takes text, integer, float, bool, Uuid \
              and DateTime<Utc> fields"
         );
-        assert!(check_indexes("products", &FIELDS, &[IndexSpec::__new_unchecked(&[], true)]).is_err());
+        assert!(
+            check_indexes(
+                "products",
+                &FIELDS,
+                &[IndexSpec::__new_unchecked(&[], true)]
+            )
+            .is_err()
+        );
     }
 }

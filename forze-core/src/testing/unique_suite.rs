@@ -143,7 +143,10 @@ pub async fn unique_conformance(
 
     // ensure
     let (kept, inserted) = store.ensure(&cx, a.clone()).await.expect("ensure a");
-    assert!(!inserted && kept == a, "ensure of an existing id returns it");
+    assert!(
+        !inserted && kept == a,
+        "ensure of an existing id returns it"
+    );
     expect_conflict(
         store.ensure(&cx, row("a", "s9", None)).await,
         0,
