@@ -59,7 +59,7 @@ const ENSURE_ATTEMPTS: usize = 3;
 /// let pg = PostgresClient::connect("postgres://postgres@127.0.0.1/postgres", PostgresConfig::new()).await?;
 /// let backend = PostgresDocumentBackend::new(pg, PostgresDocumentConfig::table("public", "products"));
 /// let store = backend.bind(&DocumentBinding::new("products", &FIELDS))?;
-/// println!("{} products", store.count(&StoreCx::none()).await?);
+/// println!("{} products", store.count(&StoreCx::none(), None).await?);
 /// # Ok(())
 /// # }
 /// ```

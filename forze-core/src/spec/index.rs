@@ -280,7 +280,8 @@ mod tests {
             }
             lists.extend(next);
         }
-        let earlier_sets: Vec<Vec<(Vec<(&str, bool)>, bool)>> = vec![
+        type Earlier<'a> = Vec<(Vec<(&'a str, bool)>, bool)>;
+        let earlier_sets: Vec<Earlier<'_>> = vec![
             Vec::new(),
             vec![(vec![("sku", false)], true)],
             vec![
