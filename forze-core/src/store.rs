@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::model::{FieldSchema, Row};
 pub use crate::query::SortOrder;
 use crate::query::{Predicate, Select};
+use crate::spec::IndexSpec;
 
 /// Re-exported from the crate root, where it lives ([`crate::BoxFuture`]).
 pub use crate::BoxFuture;
@@ -140,7 +141,7 @@ impl ListQuery {
     }
 }
 
-/// What a document backend is bound to: one spec's logical name and field schema.
+/// What a document backend is bound to: one spec's logical name, field schema and indexes.
 #[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct DocumentBinding {
@@ -148,15 +149,28 @@ pub struct DocumentBinding {
     pub name: Cow<'static, str>,
     /// The document's fields.
     pub fields: &'static [FieldSchema],
+    /// The spec's indexes and unique constraints ([`DocumentSpec::indexes`]); a backend must
+    /// enforce the unique ones, with [`IndexSpec::conflict`] as the error.
+    ///
+    /// [`DocumentSpec::indexes`]: crate::DocumentSpec::indexes
+    pub indexes: &'static [IndexSpec],
 }
 
 impl DocumentBinding {
-    /// Build a binding.
+    /// Build a binding without indexes.
     pub fn new(name: impl Into<Cow<'static, str>>, fields: &'static [FieldSchema]) -> Self {
         DocumentBinding {
             name: name.into(),
             fields,
+            indexes: &[],
         }
+    }
+
+    /// The same binding with the spec's indexes and unique constraints.
+    #[must_use]
+    pub fn with_indexes(mut self, indexes: &'static [IndexSpec]) -> Self {
+        self.indexes = indexes;
+        self
     }
 }
 
@@ -175,7 +189,9 @@ pub trait DocumentBackend: Send + Sync + fmt::Debug {
 /// Stores documents. Object-safe; used as `Arc<dyn DocumentStore>`.
 ///
 /// Contracts every implementation keeps (the in-memory store is the reference):
-/// ids and timestamps come from the caller; a duplicate id is `Conflict`; a missing id is
+/// ids and timestamps come from the caller; a duplicate id is `Conflict`; a write breaking a
+/// declared unique constraint ([`DocumentBinding::indexes`]) is `Conflict` from
+/// [`IndexSpec::conflict`], also between concurrent writers; a missing id is
 /// `NotFound` naming it; a stale rev is `RevisionMismatch`; batch writes are all or nothing; a
 /// patch that changes nothing writes nothing and keeps `rev` and `last_update_at`.
 pub trait DocumentStore: Send + Sync + fmt::Debug {

@@ -6,7 +6,7 @@ use forze_core::clock::MockClock;
 use forze_core::memory::{MemoryCache, MemoryDocumentStore};
 use forze_core::testing::{
     Wiring, cache_conformance, read_through_suite, store_conformance,
-    store_transaction_conformance, watchdog,
+    store_transaction_conformance, unique_conformance, watchdog,
 };
 
 #[tokio::test]
@@ -61,4 +61,14 @@ async fn read_through_suite_on_memory_backends_multi_thread() {
 #[tokio::test]
 async fn read_through_suite_on_memory_backends_current_thread() {
     watchdog(read_through_suite(memory_wiring)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_unique_constraints_conform() {
+    let store = MemoryDocumentStore::new();
+    watchdog(unique_conformance(
+        Arc::new(store.clone()),
+        Some(Arc::new(store)),
+    ))
+    .await;
 }

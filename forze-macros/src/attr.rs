@@ -72,12 +72,24 @@ pub(crate) struct Dur {
     pub(crate) text: String,
 }
 
-/// `#[document_spec(name = "...", cache(...))]`.
+/// `#[document_spec(name = "...", cache(...), unique(...), index(...))]`.
 #[derive(Default)]
 pub(crate) struct SpecAttr {
     pub(crate) name: Slot<String>,
     /// Spanned at the `cache` key.
     pub(crate) cache: Slot<CacheAttr>,
+    /// Every well-formed `unique(..)` and `index(..)`, in order.
+    pub(crate) indexes: Vec<IndexAttr>,
+}
+
+/// `unique(a, b)` or `index(a desc, b)`.
+pub(crate) struct IndexAttr {
+    pub(crate) unique: bool,
+    /// Spanned at the key and its list, for errors about the whole list.
+    pub(crate) whole: Spanned<()>,
+    /// Each column: its name (without `r#`, spanned at it and its direction) and whether it is
+    /// descending.
+    pub(crate) columns: Vec<(Spanned<String>, bool)>,
 }
 
 /// `cache(name = ..., ttl = ..., ...)`.
@@ -122,7 +134,7 @@ pub(crate) enum StoreAttr {
 }
 
 /// The keys valid at each level, in the order the messages list them.
-const SPEC_KEYS: &[&str] = &["name", "cache"];
+const SPEC_KEYS: &[&str] = &["name", "cache", "unique", "index"];
 const CACHE_KEYS: &[&str] = &[
     "name",
     "ttl",
@@ -179,9 +191,93 @@ fn spec_key(
             let value = list(&meta, "cache", example, errors, cache_key)?;
             set(&mut spec.cache, &meta, "cache", value, errors);
         }
+        Some(key @ ("unique" | "index")) => {
+            if let Some(index) = index_list(&meta, key == "unique", errors)? {
+                spec.indexes.push(index);
+            }
+        }
         _ => unknown(&meta, "document_spec", SPEC_KEYS, errors)?,
     }
     Ok(())
+}
+
+/// `unique(a, b)` / `index(a desc, b asc)`: field names, each with an optional direction. A
+/// malformed column is reported and drops the list (`None`).
+fn index_list(
+    meta: &ParseNestedMeta<'_>,
+    unique: bool,
+    errors: &mut Errors,
+) -> syn::Result<Option<IndexAttr>> {
+    let key = if unique { "unique" } else { "index" };
+    let example = if unique {
+        "unique(sku)` or `unique(shop, sku)"
+    } else {
+        "index(price desc, name)"
+    };
+    if !meta.input.peek(syn::token::Paren) {
+        let mut tokens = meta.path.to_token_stream();
+        if meta.input.peek(Token![=]) {
+            let _eq: Token![=] = meta.input.parse()?;
+            let value: Expr = meta.input.parse()?;
+            value.to_tokens(&mut tokens);
+        }
+        errors.push(syn::Error::new_spanned(
+            tokens,
+            format!("`{key}` takes a list of fields: `{example}`"),
+        ));
+        return Ok(None);
+    }
+    let group: TokenTree = meta.input.parse()?;
+    let TokenTree::Group(inner) = &group else {
+        return Ok(None);
+    };
+    let mut whole = meta.path.to_token_stream();
+    whole.extend([group.clone()]);
+    let parsed = syn::parse::Parser::parse2(
+        |input: syn::parse::ParseStream<'_>| {
+            let mut columns = Vec::new();
+            while !input.is_empty() {
+                let ident = Ident::parse_any(input)?;
+                let mut tokens = ident.to_token_stream();
+                let mut desc = false;
+                if input.peek(Ident) {
+                    let dir = Ident::parse_any(input)?;
+                    desc = match dir.to_string().as_str() {
+                        "desc" => true,
+                        "asc" => false,
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                &dir,
+                                format!(
+                                    "unknown direction `{other}` in `{key}(..)`; expected `asc` \
+                                     or `desc` after the field name"
+                                ),
+                            ));
+                        }
+                    };
+                    dir.to_tokens(&mut tokens);
+                }
+                columns.push((Spanned::new(ident.unraw().to_string(), tokens), desc));
+                if input.is_empty() {
+                    break;
+                }
+                let _comma: Token![,] = input.parse()?;
+            }
+            Ok(columns)
+        },
+        inner.stream(),
+    );
+    match parsed {
+        Ok(columns) => Ok(Some(IndexAttr {
+            unique,
+            whole: Spanned::new((), whole),
+            columns,
+        })),
+        Err(err) => {
+            errors.push(err);
+            Ok(None)
+        }
+    }
 }
 
 fn cache_key(
@@ -756,7 +852,8 @@ mod tests {
         });
         assert_eq!(
             top,
-            "unknown `document_spec` key `nmae`; expected one of: `name`, `cache`; did you mean `name`?"
+            "unknown `document_spec` key `nmae`; expected one of: `name`, `cache`, `unique`, `index`; \
+             did you mean `name`?"
         );
         let cache = one(parse_quote! {
             #[document_spec(cache(capacity = 3))]

@@ -272,7 +272,23 @@ fn some(value: Option<TokenStream>) -> TokenStream {
 fn spec_value(spec: &Spec<'_>) -> TokenStream {
     let name = borrowed(&spec.name);
     let cache = some(spec.cache.as_ref().map(cache_value));
-    quote!(::forze_core::DocumentSpec::__new_unchecked(#name, #cache))
+    let value = quote!(::forze_core::DocumentSpec::__new_unchecked(#name, #cache));
+    if spec.indexes.is_empty() {
+        return value;
+    }
+    let indexes = spec.indexes.iter().map(|index| {
+        let unique = index.unique;
+        let columns = index.columns.iter().map(|(name, desc)| {
+            let order = if *desc {
+                quote!(::forze_core::SortOrder::Desc)
+            } else {
+                quote!(::forze_core::SortOrder::Asc)
+            };
+            quote!(::forze_core::IndexField::__new_unchecked(#name, #order))
+        });
+        quote!(::forze_core::IndexSpec::__new_unchecked(&[#(#columns),*], #unique))
+    });
+    quote!(#value.__with_indexes_unchecked(&[#(#indexes),*]))
 }
 
 fn cache_value(cache: &Cache<'_>) -> TokenStream {
@@ -373,6 +389,25 @@ mod tests {
         ] {
             assert!(out.contains(expected), "missing `{expected}` in\n{out}");
         }
+    }
+
+    #[test]
+    fn emits_the_indexes() {
+        let out = expand(parse_quote! {
+            #[document_spec(unique(sku), index(price desc, id))]
+            struct Product { sku: String, price: i32 }
+        });
+        assert!(
+            out.contains(
+                ". __with_indexes_unchecked (& [:: forze_core :: IndexSpec :: __new_unchecked (& \
+                 [:: forze_core :: IndexField :: __new_unchecked (\"sku\" , :: forze_core :: \
+                 SortOrder :: Asc)] , true) , :: forze_core :: IndexSpec :: __new_unchecked (& \
+                 [:: forze_core :: IndexField :: __new_unchecked (\"price\" , :: forze_core :: \
+                 SortOrder :: Desc) , :: forze_core :: IndexField :: __new_unchecked (\"id\" , \
+                 :: forze_core :: SortOrder :: Asc)] , false)])"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod case;
 mod duration;
 mod error;
 mod expand;
+mod index;
 mod types;
 mod validate;
 
@@ -21,8 +22,39 @@ use syn::{DeriveInput, parse_macro_input};
 /// For `pub struct Product { .. }` it generates `ProductCreate` (every field), `ProductUpdate`
 /// (every field `Option<T>`, an `Option<T>` field becomes `Option<Option<T>>`; `None` =
 /// unchanged, `Some(None)` = clear), `ProductRead` (`id`, `rev`, `created_at`,
-/// `last_update_at`, then every field), `impl Document for Product` and
-/// `pub const PRODUCT_SPEC: DocumentSpec<Product>`.
+/// `last_update_at`, then every field), `impl Document for Product`,
+/// `pub const PRODUCT_SPEC: DocumentSpec<Product>`, and one field constant per field for typed
+/// filters and sort keys.
+///
+/// # Field constants
+///
+/// Each field `price` becomes an associated constant `Product::PRICE` of type
+/// `forze_core::query::Field<Product, V, N>` (with the field's visibility and `#[cfg]`s), plus
+/// `Product::ID`, `Product::REV`, `Product::CREATED_AT` and `Product::LAST_UPDATE_AT` for the
+/// metadata. `V` is the field's type (the inner type of an `Option`) or `query::Json` for a
+/// field stored as JSON; `N` is `query::Nullable` for an `Option` field, else `query::Required`.
+/// What each allows is checked by the compiler:
+///
+/// | operators | fields |
+/// |---|---|
+/// | `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `is_in`, `not_in`, `asc`, `desc` | every kind but JSON: text, integers, floats, `bool`, `Uuid`, `DateTime<Utc>`, metadata |
+/// | `starts_with`, `contains`, `starts_with_ci`, `contains_ci` | `String` fields |
+/// | `is_null`, `is_not_null` | `Option` fields (JSON ones too) |
+///
+/// Values take the field's type, so literals infer: `Product::PRICE.lt(10)` on an `i32`,
+/// `.eq(5)` on a `u8`, `.ge(0.5)` on an `f32`, `.eq("lamp")` (a `&str`) on a `String`. A
+/// condition or sort key of one document does not fit a query of another.
+///
+/// ```ignore
+/// let cheap = products
+///     .find()
+///     .filter(Product::PRICE.lt(10) & Product::NOTE.is_not_null())
+///     .sort(Product::PRICE.desc())
+///     .all()
+///     .await?;
+/// ```
+///
+/// # The spec
 ///
 /// The optional `#[document_spec(...)]` attribute configures the spec. Every value is checked at
 /// compile time, every error points at the offending token, and all errors appear in one compile:
@@ -44,8 +76,21 @@ use syn::{DeriveInput, parse_macro_input};
 ///                                         // 1024; tiny_lfu >= 2); store default "lru"; a
 ///                                         // factory is a `fn(&L1Config) -> Box<dyn L1Store>`
 ///     ),
+///     unique(sku),                        // repeatable: no two documents share these values
+///     unique(shop, code),                 // (a document with a null in one conflicts with none)
+///     index(price desc, name),            // repeatable: an index, `asc` (default) or `desc`
+///                                         // per field
 /// )]
 /// ```
+///
+/// `unique(..)` and `index(..)` name fields of the struct or the metadata `id`, `rev`,
+/// `created_at`, `last_update_at`; not a JSON field (it has no order), not a field twice in one
+/// list, not an empty list, and not the columns of an earlier `unique(..)`/`index(..)` again (a
+/// unique constraint is already an index); `unique(..)` takes no directions. They become
+/// `PRODUCT_SPEC.indexes` (`forze_core::IndexSpec`, in order). Every backend enforces the unique
+/// constraints: a write that breaks one fails with `Conflict`, from `IndexSpec::conflict`
+/// (naming the document and the fields, never the values). Postgres creates the indexes with
+/// `forze_postgres::schema_sql` (text columns `COLLATE "C"`, as queries compare text).
 ///
 /// The struct must have named fields and no generic parameters, and no field may be named
 /// `id`, `rev`, `created_at` or `last_update_at` (every read model has them).
@@ -61,10 +106,13 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
     let mut errors = error::Errors::default();
     let spec_attr = attr::parse_spec(&input.attrs, &mut errors);
     let shape = attr::parse_input(input, &mut errors);
-    let spec = validate::spec(&spec_attr, &input.ident, &mut errors);
+    let mut spec = validate::spec(&spec_attr, &input.ident, &mut errors);
     let fields_ok = shape
         .as_ref()
         .is_some_and(|shape| validate::fields(shape, &mut errors));
+    if let Some(shape) = &shape {
+        spec.indexes = validate::indexes(&spec_attr.indexes, shape, &mut errors);
+    }
     let mut out = errors.to_compile_errors();
     if let (Some(shape), true) = (&shape, fields_ok) {
         out.extend(expand::expand(shape, &spec));
@@ -81,6 +129,7 @@ fn messages(input: &DeriveInput) -> Vec<String> {
     validate::spec(&spec_attr, &input.ident, &mut errors);
     if let Some(shape) = &shape {
         validate::fields(shape, &mut errors);
+        validate::indexes(&spec_attr.indexes, shape, &mut errors);
     }
     errors
         .into_error()

@@ -6,10 +6,14 @@
 
 use syn::{Ident, Path};
 
-use crate::attr::{AgeAttr, CacheAttr, Input, L1Attr, Slot, Spanned, SpecAttr, StoreAttr};
+use crate::attr::{
+    AgeAttr, CacheAttr, IndexAttr, Input, L1Attr, Slot, Spanned, SpecAttr, StoreAttr,
+};
 use crate::case;
 use crate::duration;
 use crate::error::Errors;
+use crate::index::index_rule;
+use crate::types::Kind;
 
 /// The default cache `ttl`: 5 minutes (`forze_core::spec::DEFAULT_CACHE_TTL`).
 const DEFAULT_CACHE_TTL_MS: u64 = 300_000;
@@ -26,6 +30,8 @@ const RESERVED_FIELDS: &[&str] = &["id", "rev", "created_at", "last_update_at"];
 pub(crate) struct Spec<'a> {
     pub(crate) name: String,
     pub(crate) cache: Option<Cache<'a>>,
+    /// Filled by [`indexes`] once the struct's fields are known.
+    pub(crate) indexes: Vec<Index>,
 }
 
 /// `cache(...)` with every default applied.
@@ -80,6 +86,64 @@ struct Bound {
     shown: String,
 }
 
+/// A valid `unique(..)` / `index(..)`.
+pub(crate) struct Index {
+    pub(crate) unique: bool,
+    /// Each column's name and whether it is descending.
+    pub(crate) columns: Vec<(String, bool)>,
+}
+
+/// Check every `unique(..)` / `index(..)` against the struct's fields (the rule of
+/// `forze_core::spec::check_indexes`); the valid ones, in order.
+pub(crate) fn indexes(attrs: &[IndexAttr], input: &Input<'_>, errors: &mut Errors) -> Vec<Index> {
+    let columns: Vec<(&str, bool)> = RESERVED_FIELDS
+        .iter()
+        .map(|name| (*name, true))
+        .chain(
+            input
+                .fields
+                .iter()
+                .map(|f| (f.name.as_str(), f.kind != Kind::Json)),
+        )
+        .collect();
+    let mut out: Vec<Index> = Vec::new();
+    for attr in attrs {
+        let keys: Vec<(&str, bool)> = attr
+            .columns
+            .iter()
+            .map(|(name, desc)| (name.value.as_str(), *desc))
+            .collect();
+        let earlier: Vec<(Vec<(&str, bool)>, bool)> = out
+            .iter()
+            .map(|index| {
+                let keys = index
+                    .columns
+                    .iter()
+                    .map(|(name, desc)| (name.as_str(), *desc))
+                    .collect();
+                (keys, index.unique)
+            })
+            .collect();
+        match index_rule(&columns, &keys, attr.unique, &earlier) {
+            Ok(()) => out.push(Index {
+                unique: attr.unique,
+                columns: keys
+                    .iter()
+                    .map(|(name, desc)| ((*name).to_owned(), *desc))
+                    .collect(),
+            }),
+            Err(problem) => {
+                let at = problem.at.and_then(|i| attr.columns.get(i));
+                errors.push(match at {
+                    Some((column, _)) => column.error(problem.message),
+                    None => attr.whole.error(problem.message),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Check the attribute against `forze_core::spec`'s rules and apply the defaults.
 pub(crate) fn spec<'a>(attr: &'a SpecAttr, ident: &Ident, errors: &mut Errors) -> Spec<'a> {
     let name = match attr.name.get() {
@@ -105,7 +169,11 @@ pub(crate) fn spec<'a>(attr: &'a SpecAttr, ident: &Ident, errors: &mut Errors) -
         .cache
         .get()
         .map(|cache_attr| cache(&cache_attr.value, &name, errors));
-    Spec { name, cache }
+    Spec {
+        name,
+        cache,
+        indexes: Vec::new(),
+    }
 }
 
 /// Reject the field names every read model already has. `false` if one was found.
@@ -715,5 +783,86 @@ mod tests {
              `last_update_at`; rename the field"
         );
         assert!(messages[3].starts_with("field `last_update_at` is reserved"));
+    }
+
+    #[test]
+    fn index_rules() {
+        let fields =
+            "struct P { sku: String, price: i32, tags: Vec<String>, note: Option<String> }";
+        let case = |attr: &str| {
+            let input: DeriveInput =
+                syn::parse_str(&format!("#[document_spec({attr})] {fields}")).unwrap();
+            messages(&input)
+        };
+        assert!(case("unique(sku), index(price desc, id), unique(note, created_at)").is_empty());
+        assert!(case("index(r#sku)").is_empty());
+        assert_eq!(
+            case("unique(colour)"),
+            [
+                "unknown field `colour` in `unique(..)`; expected one of: `id`, `rev`, `created_at`, \
+              `last_update_at`, `sku`, `price`, `tags`, `note`"
+            ]
+        );
+        assert_eq!(
+            case("index(price, tags)"),
+            [
+                "field `tags` is stored as JSON and cannot be indexed; `index(..)` takes text, \
+              integer, float, bool, Uuid and DateTime<Utc> fields"
+            ]
+        );
+        assert_eq!(
+            case("index(price, price desc)"),
+            ["field `price` appears twice in one `index(..)`"]
+        );
+        assert_eq!(
+            case("unique()"),
+            ["`unique` needs at least one field: `unique(sku)` or `unique(shop, sku)`"]
+        );
+        assert_eq!(
+            case("index(sku), index(sku)"),
+            ["the same columns are already declared by an earlier `index(..)`"]
+        );
+        assert_eq!(
+            case("unique(sku desc)"),
+            ["a direction in `unique(..)` means nothing; write `sku` without `desc`"]
+        );
+        assert_eq!(
+            case("index = \"sku\""),
+            ["`index` takes a list of fields: `index(price desc, name)`"]
+        );
+        assert_eq!(
+            case("index(sku up)"),
+            [
+                "unknown direction `up` in `index(..)`; expected `asc` or `desc` after the field name"
+            ]
+        );
+        assert_eq!(case("index(sku desc price)"), ["expected `,`"]);
+        // every problem in one compile
+        assert_eq!(case("unique(a), index(), unique(tags)").len(), 3);
+    }
+
+    #[test]
+    fn indexes_are_kept_in_order() {
+        let input: DeriveInput = parse_quote! {
+            #[document_spec(unique(sku), index(price desc, id))]
+            struct P { sku: String, price: i32 }
+        };
+        let mut errors = Errors::default();
+        let attr = crate::attr::parse_spec(&input.attrs, &mut errors);
+        let shape = crate::attr::parse_input(&input, &mut errors).unwrap();
+        let indexes = indexes(&attr.indexes, &shape, &mut errors);
+        assert!(errors.into_error().is_none());
+        let got: Vec<(bool, Vec<(String, bool)>)> =
+            indexes.into_iter().map(|i| (i.unique, i.columns)).collect();
+        assert_eq!(
+            got,
+            [
+                (true, vec![("sku".to_owned(), false)]),
+                (
+                    false,
+                    vec![("price".to_owned(), true), ("id".to_owned(), false)]
+                ),
+            ]
+        );
     }
 }

@@ -12,7 +12,7 @@
 //!   `probe` (failing fast when the server refuses connections); `client` ([`PostgresClient`],
 //!   the pool and the documents registered on it).
 //! - **Translation**: `codec` turns JSON field values into typed parameters and result rows back
-//!   into JSON; `sql` renders [`create_table_sql`] and the statements of one table.
+//!   into JSON; `sql` renders [`create_table_sql`], [`schema_sql`] (with the indexes) and the statements of one table.
 //! - **Operations**: `schema` is the opt-in schema check; `tx` the transactions
 //!   ([`PostgresTransactionManager`]); `store` the document store ([`PostgresDocumentBackend`]).
 //! - **Wiring**: `module` registers all of it with the forze runtime ([`PostgresDepsModule`],
@@ -40,7 +40,7 @@ mod tx;
 pub use client::PostgresClient;
 pub use config::{PostgresConfig, PostgresDocumentConfig};
 pub use module::{PostgresDepsModule, PostgresLifecycleModule};
-pub use sql::create_table_sql;
+pub use sql::{create_table_sql, schema_sql, schema_sql_of};
 pub use store::PostgresDocumentBackend;
 pub use tx::{PostgresTransaction, PostgresTransactionManager};
 

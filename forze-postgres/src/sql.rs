@@ -5,11 +5,14 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use forze_core::FieldSchema;
+use forze_core::{Document, DocumentSpec, FieldKind, FieldSchema, IndexSpec, SortOrder};
 
 use crate::columns::{META, sql_type};
 use crate::config::PostgresDocumentConfig;
 use crate::ident::quote_ident;
+
+/// Postgres' identifier limit in bytes (NAMEDATALEN - 1).
+const MAX_NAME: usize = 63;
 
 /// `CREATE TABLE IF NOT EXISTS` for a document table: the metadata columns, then one column per
 /// field (typed by its [`FieldKind`](forze_core::FieldKind), `NOT NULL` unless the field is
@@ -59,6 +62,119 @@ pub fn create_table_sql(config: &PostgresDocumentConfig, fields: &'static [Field
     }
     sql.push(')');
     sql
+}
+
+/// The whole schema of a document: [`create_table_sql`], then one
+/// `CREATE [UNIQUE] INDEX IF NOT EXISTS` per index and unique constraint of the spec
+/// (`#[document_spec(unique(..), index(..))]`), in declaration order. Run them in order.
+///
+/// Text columns are indexed `COLLATE "C"`, the collation queries compare and order text under,
+/// so an index serves their filters and sorts. Index names are deterministic:
+/// `<table>_<column>[_desc]…_key` for a unique constraint, `…_idx` for an index; a name over 63
+/// bytes is cut and ends in a hash of the full name, so it stays unique. The Postgres store maps
+/// a violation of a unique index named so to the [`IndexSpec::conflict`] error every backend
+/// returns.
+///
+/// Meant for demos and tests, like `create_table_sql`; production schemas belong in migrations
+/// (copy these statements into one).
+///
+/// # Examples
+///
+/// ```
+/// use forze_core::Document;
+/// use forze_postgres::{PostgresDocumentConfig, schema_sql};
+///
+/// #[derive(Document)]
+/// #[document_spec(name = "products", unique(sku), index(price desc, name))]
+/// pub struct Product {
+///     pub sku: String,
+///     pub name: String,
+///     pub price: i32,
+/// }
+///
+/// let sql = schema_sql(&PostgresDocumentConfig::table("shop", "products"), &PRODUCT_SPEC);
+/// assert_eq!(sql.len(), 3);
+/// assert!(sql[0].starts_with("CREATE TABLE IF NOT EXISTS \"shop\".\"products\""));
+/// assert_eq!(
+///     sql[1],
+///     "CREATE UNIQUE INDEX IF NOT EXISTS \"products_sku_key\" ON \"shop\".\"products\" \
+///      (\"sku\" COLLATE \"C\")"
+/// );
+/// assert_eq!(
+///     sql[2],
+///     "CREATE INDEX IF NOT EXISTS \"products_price_desc_name_idx\" ON \"shop\".\"products\" \
+///      (\"price\" DESC, \"name\" COLLATE \"C\")"
+/// );
+/// ```
+pub fn schema_sql<D: Document>(
+    config: &PostgresDocumentConfig,
+    spec: &DocumentSpec<D>,
+) -> Vec<String> {
+    schema_sql_of(config, D::FIELDS, spec.indexes)
+}
+
+/// [`schema_sql`] from a field schema and indexes rather than a typed spec (for untyped
+/// bindings, like [`create_table_sql`]).
+pub fn schema_sql_of(
+    config: &PostgresDocumentConfig,
+    fields: &'static [FieldSchema],
+    indexes: &[IndexSpec],
+) -> Vec<String> {
+    let table = config.qualified_name();
+    let mut out = vec![create_table_sql(config, fields)];
+    for index in indexes {
+        let columns: Vec<String> = index
+            .fields
+            .iter()
+            .map(|column| {
+                let text = fields
+                    .iter()
+                    .any(|f| f.name == column.name && f.kind == FieldKind::Text);
+                let collate = if text { " COLLATE \"C\"" } else { "" };
+                let desc = if column.order == SortOrder::Desc {
+                    " DESC"
+                } else {
+                    ""
+                };
+                format!("{}{collate}{desc}", quote_ident(column.name))
+            })
+            .collect();
+        let unique = if index.unique { "UNIQUE " } else { "" };
+        out.push(format!(
+            "CREATE {unique}INDEX IF NOT EXISTS {} ON {table} ({})",
+            quote_ident(&index_name(&config.table, index)),
+            columns.join(", ")
+        ));
+    }
+    out
+}
+
+/// The name of `index` on `table`: `<table>_<column>[_desc]…_key` (unique) or `…_idx`; over 63
+/// bytes, cut at a character boundary and suffixed with a hash of the full name.
+pub(crate) fn index_name(table: &str, index: &IndexSpec) -> String {
+    let mut stem = table.to_owned();
+    for column in index.fields {
+        stem.push('_');
+        stem.push_str(column.name);
+        if column.order == SortOrder::Desc {
+            stem.push_str("_desc");
+        }
+    }
+    let suffix = if index.unique { "_key" } else { "_idx" };
+    if stem.len() + suffix.len() <= MAX_NAME {
+        return stem + suffix;
+    }
+    // FNV-1a: stable across Rust versions and platforms, unlike `DefaultHasher`.
+    let hash = stem.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let tail = format!("_{:08x}{suffix}", hash >> 32);
+    let mut cut = MAX_NAME - tail.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    stem.truncate(cut);
+    stem + &tail
 }
 
 /// The fixed statements of one document table, rendered once at bind time.
@@ -178,5 +294,46 @@ mod tests {
              $6::jsonb[])"
         ));
         assert!(s.ensure.contains("ON CONFLICT (\"id\") DO NOTHING"));
+    }
+
+    #[test]
+    fn index_names_fit_postgres() {
+        use forze_core::IndexField;
+        static SHORT: [IndexField; 2] = [
+            IndexField::__new_unchecked("price", SortOrder::Desc),
+            IndexField::__new_unchecked("id", SortOrder::Asc),
+        ];
+        assert_eq!(
+            index_name("products", &IndexSpec::__new_unchecked(&SHORT, false)),
+            "products_price_desc_id_idx"
+        );
+        assert_eq!(
+            index_name("products", &IndexSpec::__new_unchecked(&SHORT, true)),
+            "products_price_desc_id_key"
+        );
+        static LONG_A: [IndexField; 2] = [
+            IndexField::__new_unchecked("a_rather_long_field_name_number_one", SortOrder::Asc),
+            IndexField::__new_unchecked("another_rather_long_field_name_a", SortOrder::Asc),
+        ];
+        static LONG_B: [IndexField; 2] = [
+            IndexField::__new_unchecked("a_rather_long_field_name_number_one", SortOrder::Asc),
+            IndexField::__new_unchecked("another_rather_long_field_name_b", SortOrder::Asc),
+        ];
+        let a = index_name("produits_é", &IndexSpec::__new_unchecked(&LONG_A, true));
+        let b = index_name("produits_é", &IndexSpec::__new_unchecked(&LONG_B, true));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert!(
+            a.ends_with("_key") && a.starts_with("produits_é_a_rather"),
+            "{a}"
+        );
+        assert_ne!(a, b, "the hash keeps cut names apart");
+        assert_eq!(
+            a,
+            index_name("produits_é", &IndexSpec::__new_unchecked(&LONG_A, true))
+        );
+        // a cut inside a multi-byte character backs off to its start
+        let wide = "é".repeat(40);
+        let name = index_name(&wide, &IndexSpec::__new_unchecked(&SHORT, false));
+        assert!(name.len() <= 63 && name.ends_with("_idx"), "{name}");
     }
 }

@@ -11,7 +11,7 @@ use forze_core::query::{Predicate, Select};
 use forze_core::store::{
     BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Updated,
 };
-use forze_core::{Error, ErrorKind, FieldSchema, Result, Row};
+use forze_core::{Error, ErrorKind, FieldSchema, IndexSpec, Result, Row};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
@@ -27,7 +27,7 @@ use crate::error::{UNIQUE_VIOLATION, constraint, from_sqlx, sqlstate, timed_out}
 use crate::ident::validate_ident;
 use crate::query;
 use crate::schema;
-use crate::sql::Statements;
+use crate::sql::{Statements, index_name};
 use crate::tx::PostgresTransaction;
 
 /// How many ids a not-found message lists before it says "and N more".
@@ -59,7 +59,7 @@ const ENSURE_ATTEMPTS: usize = 3;
 /// let pg = PostgresClient::connect("postgres://postgres@127.0.0.1/postgres", PostgresConfig::new()).await?;
 /// let backend = PostgresDocumentBackend::new(pg, PostgresDocumentConfig::table("public", "products"));
 /// let store = backend.bind(&DocumentBinding::new("products", &FIELDS))?;
-/// println!("{} products", store.count(&StoreCx::none()).await?);
+/// println!("{} products", store.count(&StoreCx::none(), None).await?);
 /// # Ok(())
 /// # }
 /// ```
@@ -97,6 +97,13 @@ impl DocumentBackend for PostgresDocumentBackend {
                 )));
             }
         }
+        forze_core::spec::check_indexes(name, binding.fields, binding.indexes)?;
+        let uniques = binding
+            .indexes
+            .iter()
+            .filter(|index| index.unique)
+            .map(|index| (index_name(&self.config.table, index), *index))
+            .collect();
         self.client
             .record_fields(name, &self.config, binding.fields);
         Ok(Arc::new(PostgresDocumentStore {
@@ -106,6 +113,7 @@ impl DocumentBackend for PostgresDocumentBackend {
             sql: Statements::new(&self.config, binding.fields),
             config: self.config.clone(),
             fields: binding.fields,
+            uniques,
             checked: OnceCell::new(),
         }))
     }
@@ -118,6 +126,8 @@ struct PostgresDocumentStore {
     what: String,
     config: PostgresDocumentConfig,
     fields: &'static [FieldSchema],
+    /// The declared unique constraints, by the name of their index (see `schema_sql`).
+    uniques: Vec<(String, IndexSpec)>,
     sql: Statements,
     checked: OnceCell<()>,
 }
@@ -288,9 +298,24 @@ impl PostgresDocumentStore {
     fn map(&self, cause: Cause) -> Error {
         match cause {
             Cause::Forze(e) => e,
-            Cause::Sql(e) => from_sqlx(e, &self.what, Some(&self.sql.table)),
+            Cause::Sql(e) => match self.unique_broken(&e) {
+                Some(index) => index.conflict(&self.name),
+                None => from_sqlx(e, &self.what, Some(&self.sql.table)),
+            },
             Cause::Timeout(after) => timed_out(&self.what, after),
         }
+    }
+
+    /// The declared unique constraint `err` reports as violated, if it is one.
+    fn unique_broken(&self, err: &sqlx::Error) -> Option<&IndexSpec> {
+        if sqlstate(err).as_deref() != Some(UNIQUE_VIOLATION) {
+            return None;
+        }
+        let constraint = constraint(err)?;
+        self.uniques
+            .iter()
+            .find(|(name, _)| *name == constraint)
+            .map(|(_, index)| index)
     }
 
     /// Apply an operation's side effects on the connection and map its error.
@@ -534,6 +559,10 @@ impl PostgresDocumentStore {
         let Cause::Sql(sql_err) = &err.cause else {
             return err;
         };
+        if self.unique_broken(sql_err).is_some() {
+            // a declared constraint, not the id: `map` names it
+            return err;
+        }
         let constraint = constraint(sql_err).unwrap_or_default();
         let existing: Vec<Uuid> = if conn.in_tx() {
             if ids.len() == 1 && constraint.ends_with("_pkey") {

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{FieldSchema, Row};
-use crate::query::{Predicate, Select, eval};
+use crate::query::{META_FIELDS, Predicate, Scalar, Select, eval};
+use crate::spec::{IndexSpec, check_indexes};
 use crate::store::{
     BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Transaction,
     TransactionManager, Updated,
@@ -26,6 +27,70 @@ type TableKey = (Cow<'static, str>, Option<Uuid>);
 #[derive(Default)]
 struct Db {
     tables: Mutex<HashMap<TableKey, Table>>,
+    /// The unique constraints of each bound document name, checked again at commit. Locked
+    /// after `tables` (never before).
+    uniques: Mutex<HashMap<Cow<'static, str>, Uniques>>,
+}
+
+/// A document's fields and unique constraints.
+#[derive(Clone, Copy)]
+struct Uniques {
+    fields: &'static [FieldSchema],
+    indexes: &'static [IndexSpec],
+}
+
+impl Uniques {
+    /// The values of `index`'s columns in `row`; `None` if one is null (a row with a null
+    /// conflicts with no other, as in SQL).
+    fn key(&self, index: &IndexSpec, row: &Row) -> Option<Vec<Scalar>> {
+        index
+            .field_names()
+            .map(|name| {
+                let schema = META_FIELDS
+                    .iter()
+                    .chain(self.fields)
+                    .find(|f| f.name == name)?;
+                eval::value_of(row, schema)
+            })
+            .collect()
+    }
+
+    /// The first unique constraint that a row of `written` shares with another row of
+    /// `written` or of `others` (rows of `others` whose id is in `written` are ignored: they are
+    /// being replaced).
+    fn clash<'r>(
+        &self,
+        written: &[&'r Row],
+        others: impl IntoIterator<Item = &'r Row>,
+    ) -> Option<&'static IndexSpec> {
+        let indexes: Vec<&'static IndexSpec> = self.indexes.iter().filter(|i| i.unique).collect();
+        if indexes.is_empty() || written.is_empty() {
+            return None;
+        }
+        let ids: HashSet<Uuid> = written.iter().map(|r| r.meta.id).collect();
+        let others: Vec<&Row> = others
+            .into_iter()
+            .filter(|r| !ids.contains(&r.meta.id))
+            .collect();
+        let same = |a: &[Scalar], b: &[Scalar]| {
+            a.iter()
+                .zip(b)
+                .all(|(a, b)| eval::compare(a, b) == std::cmp::Ordering::Equal)
+        };
+        indexes.into_iter().find(|index| {
+            let keys: Vec<Vec<Scalar>> = written
+                .iter()
+                .filter_map(|row| self.key(index, row))
+                .collect();
+            keys.iter().enumerate().any(|(i, key)| {
+                keys[..i].iter().any(|k| same(k, key))
+                    || others
+                        .iter()
+                        .filter_map(|row| self.key(index, row))
+                        .any(|k| same(&k, key))
+            })
+        })
+    }
 }
 
 /// The in-memory document backend: register it with
@@ -34,13 +99,15 @@ struct Db {
 ///
 /// Implements the [`DocumentStore`] contract exactly (the reference for other backends): ids and
 /// timestamps from the caller, `Conflict` on a duplicate id, `NotFound` naming the missing ids,
-/// `RevisionMismatch` on a stale rev, all-or-nothing batches, no-op updates that write nothing,
+/// `RevisionMismatch` on a stale rev, `Conflict` ([`IndexSpec::conflict`]) on a write breaking a
+/// declared unique constraint, all-or-nothing batches, no-op updates that write nothing,
 /// lists sorted by any field or metadata then by id. Documents are kept per document name and
 /// per tenant ([`StoreCx::tenant`]).
 ///
 /// Transactions are copy-on-write: writes inside one are invisible to everyone else until
 /// commit; commit fails with `Conflict` (and applies nothing) if a document it wrote was changed
-/// by someone else in the meantime.
+/// by someone else in the meantime, or if a unique constraint no longer holds over the committed
+/// documents.
 ///
 /// Cheap to clone: clones share the documents (two runtimes given clones see one database).
 ///
@@ -84,10 +151,17 @@ impl MemoryDocumentStore {
 
 impl DocumentBackend for MemoryDocumentStore {
     fn bind(&self, binding: &DocumentBinding) -> Result<Arc<dyn DocumentStore>> {
+        check_indexes(&binding.name, binding.fields, binding.indexes)?;
+        let uniques = Uniques {
+            fields: binding.fields,
+            indexes: binding.indexes,
+        };
+        self.db.uniques.lock().insert(binding.name.clone(), uniques);
         Ok(Arc::new(MemoryCollection {
             db: Arc::clone(&self.db),
             name: binding.name.clone(),
             fields: binding.fields,
+            uniques,
         }))
     }
 }
@@ -108,6 +182,7 @@ pub struct MemoryCollection {
     db: Arc<Db>,
     name: Cow<'static, str>,
     fields: &'static [FieldSchema],
+    uniques: Uniques,
 }
 
 impl fmt::Debug for MemoryCollection {
@@ -208,6 +283,27 @@ impl Transaction for MemoryTransaction {
                         "transaction conflict: document `{name}` {id} was changed by another writer since this transaction touched it; the transaction was rolled back"
                     ),
                 ));
+            }
+            // Unique constraints over the committed state: another writer may have committed a
+            // clashing value since this transaction checked its own view.
+            let clash = {
+                let uniques = self.db.uniques.lock();
+                state.writes.iter().find_map(|(key, writes)| {
+                    let u = uniques.get(&key.0)?;
+                    let written: Vec<&Row> =
+                        writes.values().filter_map(|w| w.row.as_ref()).collect();
+                    let others = tables
+                        .get(key)
+                        .into_iter()
+                        .flat_map(|t| t.values().filter(|r| !writes.contains_key(&r.meta.id)));
+                    u.clash(&written, others)
+                        .map(|index| index.conflict(&key.0))
+                })
+            };
+            if let Some(err) = clash {
+                state.status = TxStatus::RolledBack;
+                state.writes.clear();
+                return Err(err);
             }
             for (key, writes) in std::mem::take(&mut state.writes) {
                 let table = tables.entry(key).or_default();
@@ -416,6 +512,10 @@ impl MemoryCollection {
                 }
                 self.check_fields(row.meta.id, &row.fields)?;
             }
+            let written: Vec<&Row> = rows.iter().collect();
+            if let Some(index) = self.uniques.clash(&written, view.rows()) {
+                return Err(index.conflict(&self.name));
+            }
             for row in &rows {
                 view.put(row.meta.id, Some(row.clone()));
             }
@@ -470,6 +570,19 @@ impl MemoryCollection {
                     out.push(Updated::new(current.clone(), false));
                 }
             }
+            // Each patch is checked against the rows the earlier ones left, as a backend applying
+            // them one statement at a time does (so swapping two values in one batch conflicts).
+            let changed: Vec<&Row> = out.iter().filter(|u| u.changed).map(|u| &u.row).collect();
+            for (i, row) in changed.iter().enumerate() {
+                let before = view
+                    .rows()
+                    .into_iter()
+                    .filter(|r| !changed[..i].iter().any(|c| c.meta.id == r.meta.id))
+                    .chain(changed[..i].iter().copied());
+                if let Some(index) = self.uniques.clash(&[row], before) {
+                    return Err(index.conflict(&self.name));
+                }
+            }
             for updated in &out {
                 if updated.changed {
                     view.put(updated.row.meta.id, Some(updated.row.clone()));
@@ -491,6 +604,9 @@ impl DocumentStore for MemoryCollection {
                 return Ok((existing.clone(), false));
             }
             self.check_fields(row.meta.id, &row.fields)?;
+            if let Some(index) = self.uniques.clash(&[&row], view.rows()) {
+                return Err(index.conflict(&self.name));
+            }
             view.put(row.meta.id, Some(row.clone()));
             Ok((row, true))
         });
@@ -519,6 +635,10 @@ impl DocumentStore for MemoryCollection {
                 .ok_or_else(|| self.not_found(&[id]))?;
             row.meta.rev += 1;
             row.meta.last_update_at = now;
+            // a constraint over `rev` or `last_update_at` can break here too
+            if let Some(index) = self.uniques.clash(&[&row], view.rows()) {
+                return Err(index.conflict(&self.name));
+            }
             view.put(id, Some(row.clone()));
             Ok(row)
         });

@@ -80,7 +80,8 @@ pub(crate) use cursor::Binding;
 pub use cursor::{Cursor, CursorKey};
 pub use filter::{Filter, Op, Sort, SortOrder};
 pub use typed::{
-    Comparable, Condition, Field, IntoFilter, IntoSort, Json, Nullable, Order, Required, ValueOf,
+    CanBeNull, Comparable, Condition, Field, IntoFilter, IntoSort, Json, Nullable, Order, Required,
+    Text, ValueOf,
 };
 
 /// One offset page: its documents, and the number of documents matching the filter if it was

@@ -74,14 +74,37 @@ impl<D, V, N> fmt::Debug for Field<D, V, N> {
 /// A field's values can be compared for equality and order: every field kind but JSON.
 #[diagnostic::on_unimplemented(
     message = "a `{Self}` field cannot be compared or sorted",
-    label = "this field is stored as JSON",
-    note = "comparisons and sorting work on text, integer, float, bool, Uuid and DateTime<Utc> fields; a JSON field can be tested with `is_null` / `is_not_null` if it is an `Option`"
+    label = "this field is stored as JSON: only `is_null` / `is_not_null` apply, on an `Option` field",
+    note = "comparisons and sorting work on text, integer, float, bool, Uuid and DateTime<Utc> fields"
 )]
 pub trait Comparable: sealed::Sealed {
     /// The value as JSON, as the data form carries it.
     #[doc(hidden)]
     fn to_json(&self) -> Value;
 }
+
+/// A field holding text: the only kind [`starts_with`](Field::starts_with),
+/// [`contains`](Field::contains) and their `_ci` forms apply to.
+#[diagnostic::on_unimplemented(
+    message = "text operators need a `String` field, not a `{Self}` field",
+    label = "`starts_with`, `contains` and their `_ci` forms match text only",
+    note = "compare other fields with `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `is_in` or `not_in`"
+)]
+pub trait Text: sealed::Sealed {}
+
+impl Text for String {}
+
+/// A field that can be null: an `Option` field, the only kind [`is_null`](Field::is_null) and
+/// [`is_not_null`](Field::is_not_null) apply to.
+#[diagnostic::on_unimplemented(
+    message = "this field is never null: `is_null` / `is_not_null` need an `Option` field",
+    label = "the field's type is not an `Option`",
+    note = "declare the field as `Option<T>` if it can be absent"
+)]
+pub trait CanBeNull: sealed::Sealed {}
+
+impl sealed::Sealed for Nullable {}
+impl CanBeNull for Nullable {}
 
 /// Something a field of type `V` can be compared with: a `V`, or `&str` for a `String` field.
 #[diagnostic::on_unimplemented(
@@ -163,34 +186,56 @@ impl<D, V, N> Field<D, V, N> {
     }
 }
 
-impl<D, V: Comparable, N> Field<D, V, N> {
+// The operators are defined on every field with the capability as a `where` bound (rather than
+// on an impl for the capable fields only), so a misuse is a trait error that shows the
+// `on_unimplemented` message, not a bare "method not found".
+impl<D, V, N> Field<D, V, N> {
     /// Equal to `value`.
-    pub fn eq(self, value: impl ValueOf<V>) -> Condition<D> {
+    pub fn eq(self, value: impl ValueOf<V>) -> Condition<D>
+    where
+        V: Comparable,
+    {
         self.cond(Op::Eq, value.into_json())
     }
     /// Not equal to `value` (a null field matches neither `eq` nor `ne`, as in SQL).
-    pub fn ne(self, value: impl ValueOf<V>) -> Condition<D> {
+    pub fn ne(self, value: impl ValueOf<V>) -> Condition<D>
+    where
+        V: Comparable,
+    {
         self.cond(Op::Ne, value.into_json())
     }
     /// Less than `value`.
-    pub fn lt(self, value: impl ValueOf<V>) -> Condition<D> {
+    pub fn lt(self, value: impl ValueOf<V>) -> Condition<D>
+    where
+        V: Comparable,
+    {
         self.cond(Op::Lt, value.into_json())
     }
     /// Less than or equal to `value`.
-    pub fn le(self, value: impl ValueOf<V>) -> Condition<D> {
+    pub fn le(self, value: impl ValueOf<V>) -> Condition<D>
+    where
+        V: Comparable,
+    {
         self.cond(Op::Le, value.into_json())
     }
     /// Greater than `value`.
-    pub fn gt(self, value: impl ValueOf<V>) -> Condition<D> {
+    pub fn gt(self, value: impl ValueOf<V>) -> Condition<D>
+    where
+        V: Comparable,
+    {
         self.cond(Op::Gt, value.into_json())
     }
     /// Greater than or equal to `value`.
-    pub fn ge(self, value: impl ValueOf<V>) -> Condition<D> {
+    pub fn ge(self, value: impl ValueOf<V>) -> Condition<D>
+    where
+        V: Comparable,
+    {
         self.cond(Op::Ge, value.into_json())
     }
     /// Equal to one of `values` (none: matches nothing).
     pub fn is_in<I>(self, values: I) -> Condition<D>
     where
+        V: Comparable,
         I: IntoIterator,
         I::Item: ValueOf<V>,
     {
@@ -200,6 +245,7 @@ impl<D, V: Comparable, N> Field<D, V, N> {
     /// Equal to none of `values` (none: matches every non-null value).
     pub fn not_in<I>(self, values: I) -> Condition<D>
     where
+        V: Comparable,
         I: IntoIterator,
         I::Item: ValueOf<V>,
     {
@@ -207,14 +253,20 @@ impl<D, V: Comparable, N> Field<D, V, N> {
         self.cond(Op::NotIn, Value::Array(values))
     }
     /// Sort ascending (nulls last).
-    pub fn asc(self) -> Order<D> {
+    pub fn asc(self) -> Order<D>
+    where
+        V: Comparable,
+    {
         Order::new(Sort {
             field: self.name.into(),
             order: SortOrder::Asc,
         })
     }
     /// Sort descending (nulls first).
-    pub fn desc(self) -> Order<D> {
+    pub fn desc(self) -> Order<D>
+    where
+        V: Comparable,
+    {
         Order::new(Sort {
             field: self.name.into(),
             order: SortOrder::Desc,
@@ -222,32 +274,50 @@ impl<D, V: Comparable, N> Field<D, V, N> {
     }
 }
 
-impl<D, N> Field<D, String, N> {
+impl<D, V, N> Field<D, V, N> {
     /// Text that starts with `prefix` (a literal: `%` and `_` are not wildcards).
-    pub fn starts_with(self, prefix: impl Into<String>) -> Condition<D> {
+    pub fn starts_with(self, prefix: impl Into<String>) -> Condition<D>
+    where
+        V: Text,
+    {
         self.cond(Op::Prefix, Value::String(prefix.into()))
     }
     /// Text that starts with `prefix`, ignoring ASCII case.
-    pub fn starts_with_ci(self, prefix: impl Into<String>) -> Condition<D> {
+    pub fn starts_with_ci(self, prefix: impl Into<String>) -> Condition<D>
+    where
+        V: Text,
+    {
         self.cond(Op::PrefixCi, Value::String(prefix.into()))
     }
     /// Text that contains `text` (a literal).
-    pub fn contains(self, text: impl Into<String>) -> Condition<D> {
+    pub fn contains(self, text: impl Into<String>) -> Condition<D>
+    where
+        V: Text,
+    {
         self.cond(Op::Contains, Value::String(text.into()))
     }
     /// Text that contains `text`, ignoring ASCII case.
-    pub fn contains_ci(self, text: impl Into<String>) -> Condition<D> {
+    pub fn contains_ci(self, text: impl Into<String>) -> Condition<D>
+    where
+        V: Text,
+    {
         self.cond(Op::ContainsCi, Value::String(text.into()))
     }
 }
 
-impl<D, V> Field<D, V, Nullable> {
+impl<D, V, N> Field<D, V, N> {
     /// The field is `None`.
-    pub fn is_null(self) -> Condition<D> {
+    pub fn is_null(self) -> Condition<D>
+    where
+        N: CanBeNull,
+    {
         self.cond(Op::IsNull, Value::Null)
     }
     /// The field is `Some`.
-    pub fn is_not_null(self) -> Condition<D> {
+    pub fn is_not_null(self) -> Condition<D>
+    where
+        N: CanBeNull,
+    {
         self.cond(Op::NotNull, Value::Null)
     }
 }
@@ -357,6 +427,11 @@ impl<D> fmt::Debug for Order<D> {
 
 /// A filter for document `D`: a typed [`Condition<D>`] (checked by the compiler) or a data
 /// [`Filter`] (checked against `D`'s fields when the query runs).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a filter of `{D}`",
+    label = "expected a condition on the fields of `{D}`",
+    note = "a query of `{D}` takes conditions built from its own field constants, like `{D}::ID.eq(..)`, or a data `Filter`"
+)]
 pub trait IntoFilter<D> {
     /// The data form.
     fn into_filter(self) -> Filter;
@@ -375,6 +450,11 @@ impl<D: Document> IntoFilter<D> for Filter {
 }
 
 /// A sort key for document `D`: a typed [`Order<D>`] or a data [`Sort`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a sort key of `{D}`",
+    label = "expected a sort key on the fields of `{D}`",
+    note = "a query of `{D}` sorts by its own field constants, like `{D}::CREATED_AT.desc()`, or by a data `Sort`"
+)]
 pub trait IntoSort<D> {
     /// The data form.
     fn into_sort(self) -> Sort;

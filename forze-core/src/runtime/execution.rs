@@ -294,7 +294,9 @@ impl ExecutionRuntime {
                     },
                 )?)),
             };
-            let store = backend.bind(&DocumentBinding::new(spec.name.clone(), D::FIELDS))?;
+            let store = backend.bind(
+                &DocumentBinding::new(spec.name.clone(), D::FIELDS).with_indexes(spec.indexes),
+            )?;
             Ok((store, cache))
         })
     }

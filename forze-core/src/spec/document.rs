@@ -5,9 +5,10 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::error::Result;
-use crate::spec::{CacheSpec, validate_name};
+use crate::spec::{CacheSpec, IndexSpec, validate_name};
 
-/// Everything forze needs to know about a document type: its logical name and its caching.
+/// Everything forze needs to know about a document type: its logical name, its caching, and its
+/// indexes and unique constraints.
 ///
 /// `#[derive(Document)]` generates one as a `const` (for `struct Product`, `PRODUCT_SPEC`); it
 /// can also be built at run time with [`DocumentSpec::new`], which applies the same rules.
@@ -31,6 +32,11 @@ pub struct DocumentSpec<D> {
     pub name: Cow<'static, str>,
     /// Read-through caching; `None` = reads go to the store.
     pub cache: Option<CacheSpec>,
+    /// The indexes and unique constraints, in declaration order, from
+    /// `#[document_spec(index(..), unique(..))]` (empty for a spec built at run time). Every
+    /// backend enforces the unique ones; Postgres creates all of them with
+    /// `forze_postgres::schema_sql`.
+    pub indexes: &'static [IndexSpec],
     _document: PhantomData<fn() -> D>,
 }
 
@@ -59,20 +65,29 @@ impl<D> DocumentSpec<D> {
         DocumentSpec {
             name,
             cache,
+            indexes: &[],
             _document: PhantomData,
         }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __with_indexes_unchecked(mut self, indexes: &'static [IndexSpec]) -> Self {
+        self.indexes = indexes;
+        self
     }
 }
 
 impl<D> Clone for DocumentSpec<D> {
     fn clone(&self) -> Self {
         Self::__new_unchecked(self.name.clone(), self.cache.clone())
+            .__with_indexes_unchecked(self.indexes)
     }
 }
 
 impl<D> PartialEq for DocumentSpec<D> {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.cache == other.cache
+        self.name == other.name && self.cache == other.cache && self.indexes == other.indexes
     }
 }
 
@@ -82,6 +97,7 @@ impl<D> fmt::Debug for DocumentSpec<D> {
             .field("document", &std::any::type_name::<D>())
             .field("name", &self.name)
             .field("cache", &self.cache)
+            .field("indexes", &self.indexes)
             .finish()
     }
 }

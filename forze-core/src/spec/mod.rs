@@ -3,6 +3,7 @@
 mod cache;
 mod document;
 mod duration;
+mod index;
 
 pub use cache::{
     AgeBasedTtl, CacheSpec, CacheSpecBuilder, DEFAULT_CACHE_TTL, DEFAULT_L1_CAPACITY, L1Spec,
@@ -10,6 +11,7 @@ pub use cache::{
 };
 pub use document::DocumentSpec;
 pub use duration::{DURATION_FORM, parse_duration};
+pub use index::{IndexField, IndexSpec, check_indexes};
 
 use crate::error::{Error, Result};
 

@@ -50,6 +50,7 @@ mod faults;
 mod product;
 mod read_through;
 mod store_suite;
+mod unique_suite;
 
 use std::future::Future;
 use std::time::Duration;
@@ -62,6 +63,7 @@ pub use product::{
 };
 pub use read_through::{Wiring, read_through_suite};
 pub use store_suite::{store_conformance, store_transaction_conformance};
+pub use unique_suite::{SKU_DOCUMENT, SKU_FIELDS, SKU_INDEXES, unique_conformance};
 
 /// How long [`watchdog`] waits.
 pub const WATCHDOG: Duration = Duration::from_secs(30);
