@@ -27,6 +27,15 @@ pub fn value_of(row: &Row, field: &FieldSchema) -> Option<Scalar> {
     scalar_of(row.fields.get(field.name)?, field.kind)
 }
 
+/// Whether `field` is null in `row`: absent or JSON `null`. A JSON field holding any other
+/// value (`[]`, `{}`, `false`) is not null, though it has no scalar value.
+fn is_null(row: &Row, field: &FieldSchema) -> bool {
+    match field.name {
+        "id" | "rev" | "created_at" | "last_update_at" => false,
+        name => row.fields.get(name).is_none_or(Value::is_null),
+    }
+}
+
 /// A stored JSON value as a scalar of `kind` (`None` for null or a value of another shape).
 fn scalar_of(value: &Value, kind: FieldKind) -> Option<Scalar> {
     Some(match kind {
@@ -130,9 +139,11 @@ pub fn matches(predicate: &Predicate, row: &Row) -> Option<bool> {
         }
         Predicate::Not(p) => matches(p, row).map(|b| !b),
         Predicate::Column(field, cond) => {
+            if let Cond::IsNull { negated } = cond {
+                return Some(is_null(row, field) != *negated);
+            }
             let value = value_of(row, field);
             match cond {
-                Cond::IsNull { negated } => Some(value.is_none() != *negated),
                 // `x = ANY('{}')` is false even for a null `x`, as in Postgres
                 Cond::In { values, negated } if values.is_empty() => Some(*negated),
                 _ => {
