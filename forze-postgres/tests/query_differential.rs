@@ -259,6 +259,10 @@ const TIMESTAMPS: &[&str] = &[
     "2024-02-29T12:00:00.5Z",
     "2024-02-29T14:00:00.5+02:00",
     "9999-12-31T23:59:59.999999Z",
+    // nanoseconds: both keep whole microseconds, truncated (before 2000 too)
+    "1999-12-31T23:59:59.9999995Z",
+    "2000-01-01T00:00:00.0000015Z",
+    "2024-02-29T12:00:00.5000009Z",
 ];
 /// Timestamps only filters use: nanoseconds (truncated by the check) and offsets.
 const FILTER_TIMESTAMPS: &[&str] = &[

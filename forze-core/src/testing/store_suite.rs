@@ -818,6 +818,7 @@ pub async fn query_conformance(backend: Arc<dyn DocumentBackend>) {
     metadata(&q, &ids, t).await;
     store.delete(&cx, &ids).await.expect("delete");
     text_matching(&*store, &cx, &rows[0]).await;
+    nanoseconds(&*store, &cx, &rows[0]).await;
     assert_eq!(store.count(&cx, None).await.expect("count"), 0);
 }
 
@@ -1528,4 +1529,68 @@ async fn text_matching(store: &dyn DocumentStore, cx: &StoreCx, template: &Row) 
     )
     .await;
     store.delete(cx, &ids).await.expect("delete the text rows");
+}
+
+/// Timestamps written with nanoseconds are kept, compared and ordered at whole microseconds,
+/// truncated (floor), before 2000 (Postgres' epoch) too: `…59.9999995` is `…59.999999`, not
+/// `2000-01-01T00:00:00`.
+async fn nanoseconds(store: &dyn DocumentStore, cx: &StoreCx, template: &Row) {
+    let mut ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    ids.sort();
+    let t = template.meta.created_at;
+    let data = [
+        ("1999-12-31T23:59:59.9999995Z", Some("2024-02-29T12:00:00.0000019Z"), 999),
+        ("1999-12-31T23:59:59.999999Z", None, 0),
+        ("2000-01-01T00:00:00Z", Some("2024-02-29T12:00:00.000002Z"), 1),
+    ];
+    let rows: Vec<Row> = ids
+        .iter()
+        .zip(data)
+        .map(|(id, (at, at_opt, nanos))| {
+            let mut fields = template.fields.clone();
+            fields.insert("at".into(), json!(at));
+            fields.insert("at_opt".into(), json!(at_opt));
+            Row::new(
+                DocumentMeta::new(*id, t + TimeDelta::nanoseconds(nanos)),
+                fields,
+            )
+        })
+        .collect();
+    store.insert(cx, rows).await.expect("insert the timestamp rows");
+    let q = Queries {
+        store,
+        cx,
+        names: ids.iter().copied().zip(["n0", "n1", "n2"]).collect(),
+    };
+    q.filter(
+        "nanoseconds before 2000 truncate down",
+        cmp("at", "eq", &json!("1999-12-31T23:59:59.999999Z")),
+        &["n0", "n1"],
+    )
+    .await;
+    q.filter(
+        "nanoseconds before 2000 stay before 2000",
+        cmp("at", "lt", &json!("2000-01-01T00:00:00Z")),
+        &["n0", "n1"],
+    )
+    .await;
+    q.filter(
+        "nanoseconds after 2000 truncate down",
+        cmp("at_opt", "eq", &json!("2024-02-29T12:00:00.000001Z")),
+        &["n0"],
+    )
+    .await;
+    q.rows(
+        "truncated timestamps tie, then order by id",
+        &q.select(None, &[Sort::desc("at")]),
+        &["n2", "n0", "n1"],
+    )
+    .await;
+    q.filter(
+        "metadata timestamps truncate too",
+        cmp("created_at", "eq", &json!(t.to_rfc3339())),
+        &["n0", "n1", "n2"],
+    )
+    .await;
+    store.delete(cx, &ids).await.expect("delete the timestamp rows");
 }
