@@ -107,8 +107,9 @@ fn seed() -> u64 {
 // value pools
 // ---------------------------------------------------------------------------------------------
 
-/// Pieces of text values and patterns. No NUL: Postgres text cannot hold it (the store refuses
-/// it on write), so it is never a value.
+/// Pieces of text values and patterns. No NUL: Postgres text cannot hold it, so the Postgres
+/// store refuses it on write and the query check refuses it in a filter value, the same
+/// `Validation` error on both backends (`query::check` tests it); nothing to compare.
 const TEXT_ATOMS: &[&str] = &[
     "",
     "a",
@@ -340,8 +341,8 @@ fn random_rows(rng: &mut StdRng, n: usize) -> Vec<Row> {
             let meta = DocumentMeta::from_parts(
                 random_uuid(rng),
                 rng.random_range(1..=3),
-                timestamp(*pick(rng, TIMESTAMPS)),
-                timestamp(*pick(rng, TIMESTAMPS)),
+                timestamp(pick::<&str>(rng, TIMESTAMPS)),
+                timestamp(pick::<&str>(rng, TIMESTAMPS)),
             );
             Row::new(meta, fields)
         })

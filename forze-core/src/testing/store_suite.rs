@@ -1539,9 +1539,17 @@ async fn nanoseconds(store: &dyn DocumentStore, cx: &StoreCx, template: &Row) {
     ids.sort();
     let t = template.meta.created_at;
     let data = [
-        ("1999-12-31T23:59:59.9999995Z", Some("2024-02-29T12:00:00.0000019Z"), 999),
+        (
+            "1999-12-31T23:59:59.9999995Z",
+            Some("2024-02-29T12:00:00.0000019Z"),
+            999,
+        ),
         ("1999-12-31T23:59:59.999999Z", None, 0),
-        ("2000-01-01T00:00:00Z", Some("2024-02-29T12:00:00.000002Z"), 1),
+        (
+            "2000-01-01T00:00:00Z",
+            Some("2024-02-29T12:00:00.000002Z"),
+            1,
+        ),
     ];
     let rows: Vec<Row> = ids
         .iter()
@@ -1556,7 +1564,10 @@ async fn nanoseconds(store: &dyn DocumentStore, cx: &StoreCx, template: &Row) {
             )
         })
         .collect();
-    store.insert(cx, rows).await.expect("insert the timestamp rows");
+    store
+        .insert(cx, rows)
+        .await
+        .expect("insert the timestamp rows");
     let q = Queries {
         store,
         cx,
@@ -1592,5 +1603,8 @@ async fn nanoseconds(store: &dyn DocumentStore, cx: &StoreCx, template: &Row) {
         &["n0", "n1", "n2"],
     )
     .await;
-    store.delete(cx, &ids).await.expect("delete the timestamp rows");
+    store
+        .delete(cx, &ids)
+        .await
+        .expect("delete the timestamp rows");
 }
