@@ -688,7 +688,7 @@ async fn memory_and_postgres_agree_on_random_queries() {
                 }
                 1 => {
                     // a keyset walk, page by page
-                    let size = rng.random_range(1..=9);
+                    let size = rng.random_range(1..=12);
                     let mut walked = Vec::new();
                     let mut after: Option<Vec<Option<Scalar>>> = None;
                     loop {
