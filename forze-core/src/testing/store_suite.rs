@@ -67,9 +67,9 @@ fn bind(backend: &Arc<dyn DocumentBackend>) -> Arc<dyn DocumentStore> {
 /// naming them; stale revs are `RevisionMismatch`; batch inserts, updates and deletes are all or
 /// nothing; an update that changes nothing writes nothing and keeps `rev` and `last_update_at`;
 /// `null` clears a nullable field; `ensure` never changes an existing document; lists sort by a
-/// field or metadata in either direction, then by id **in the same direction**, with `null`
-/// after every value in ascending order (first in descending, as Postgres does), then apply
-/// `offset` and `limit`; an unknown sort field is `Validation`.
+/// field or metadata in either direction, then by id (ascending unless `id` is a sort key), with
+/// `null` after every value in ascending order (first in descending, as Postgres does), then
+/// apply `offset` and `limit`. Query semantics in depth: [`query_conformance`].
 ///
 /// # Panics
 ///
