@@ -5,13 +5,18 @@ use std::sync::Arc;
 use forze_core::clock::MockClock;
 use forze_core::memory::{MemoryCache, MemoryDocumentStore};
 use forze_core::testing::{
-    Wiring, cache_conformance, read_through_suite, store_conformance,
+    Wiring, cache_conformance, query_conformance, read_through_suite, store_conformance,
     store_transaction_conformance, unique_conformance, watchdog,
 };
 
 #[tokio::test]
 async fn memory_store_conforms() {
     watchdog(store_conformance(Arc::new(MemoryDocumentStore::new()))).await;
+}
+
+#[tokio::test]
+async fn memory_store_runs_queries_with_postgres_semantics() {
+    watchdog(query_conformance(Arc::new(MemoryDocumentStore::new()))).await;
 }
 
 #[tokio::test]

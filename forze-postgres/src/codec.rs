@@ -1,6 +1,6 @@
 //! JSON field values to typed Postgres parameters, and result rows back to JSON.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use forze_core::{DocumentMeta, Error, ErrorKind, FieldKind, FieldSchema, Result, Row};
 use serde_json::{Map, Number, Value};
 use sqlx::postgres::{PgArguments, PgRow};
@@ -241,7 +241,7 @@ pub(crate) fn encode(document: &str, field: &FieldSchema, value: &Value) -> Resu
         },
         FieldKind::Timestamp => match value {
             Value::String(s) => match DateTime::parse_from_rfc3339(s) {
-                Ok(t) => Param::Timestamp(Some(t.with_timezone(&Utc))),
+                Ok(t) => Param::Timestamp(Some(micros(t.with_timezone(&Utc)))),
                 Err(_) => {
                     return Err(mismatch(
                         document,
@@ -303,6 +303,13 @@ fn null_of(kind: FieldKind) -> Param {
         FieldKind::Timestamp => Param::Timestamp(None),
         _ => Param::Json(None),
     }
+}
+
+/// `t` at the precision Postgres keeps, whole microseconds, truncated (floor). Every timestamp
+/// is bound through this: sqlx would truncate toward 2000-01-01 (Postgres' epoch), rounding a
+/// sub-microsecond instant before 2000 *up*, where the in-memory store truncates down.
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
 }
 
 /// A timestamp as JSON: RFC 3339 in UTC with a `Z`, which chrono parses back.

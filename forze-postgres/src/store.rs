@@ -20,7 +20,7 @@ use tokio::sync::{MappedMutexGuard, MutexGuard, OnceCell};
 use uuid::Uuid;
 
 use crate::client::PostgresClient;
-use crate::codec::{Column, Param, PgQuery, decode_row, encode};
+use crate::codec::{Column, Param, PgQuery, decode_row, encode, micros};
 use crate::columns::{is_meta, meta_names};
 use crate::config::PostgresDocumentConfig;
 use crate::error::{UNIQUE_VIOLATION, constraint, from_sqlx, sqlstate, timed_out};
@@ -397,8 +397,8 @@ impl PostgresDocumentStore {
         for row in rows {
             ids.push(Some(row.meta.id));
             revs.push(Some(row.meta.rev));
-            created.push(Some(row.meta.created_at));
-            updated.push(Some(row.meta.last_update_at));
+            created.push(Some(micros(row.meta.created_at)));
+            updated.push(Some(micros(row.meta.last_update_at)));
             for (field, column) in self.fields.iter().zip(columns.iter_mut()) {
                 let param = match row.fields.get(field.name) {
                     Some(v) => encode(&self.name, field, v)?,
@@ -527,7 +527,7 @@ impl PostgresDocumentStore {
             for param in p.params {
                 q = param.bind(q);
             }
-            q = q.bind(now);
+            q = q.bind(micros(now));
             if let Some(row) = run(limit, q.fetch_optional(&mut *c)).await? {
                 return Ok(Updated::new(self.decode(&row)?, true));
             }
@@ -814,7 +814,7 @@ impl DocumentStore for PostgresDocumentStore {
                 limit,
                 query(&self.sql.touch)
                     .bind(id)
-                    .bind(now)
+                    .bind(micros(now))
                     .fetch_optional(conn.pg()),
             )
             .await;

@@ -1,5 +1,5 @@
-//! The conformance suites of `forze_core::testing` on real Postgres: the `DocumentStore` and
-//! transaction contracts on `PostgresDocumentBackend`, and the read-through suite (stale-set race,
+//! The conformance suites of `forze_core::testing` on real Postgres: the `DocumentStore`, query
+//! and transaction contracts on `PostgresDocumentBackend`, and the read-through suite (stale-set race,
 //! no resurrection, single-flight, garbage payloads, replicas, transactions) with Postgres as the
 //! store, in front of the in-memory cache and of a real Redis cache (`FORZE_TEST_REDIS_URL`).
 //!
@@ -15,8 +15,8 @@ use forze_core::cache::Cache;
 use forze_core::memory::MemoryCache;
 use forze_core::store::{DocumentBackend, TransactionManager};
 use forze_core::testing::{
-    PRODUCT_FIELDS, Wiring, read_through_suite, store_conformance, store_transaction_conformance,
-    watchdog,
+    PRODUCT_FIELDS, QUERY_FIELDS, Wiring, query_conformance, read_through_suite, store_conformance,
+    store_transaction_conformance, watchdog,
 };
 use forze_postgres::{PostgresDocumentBackend, PostgresTransactionManager, create_table_sql};
 use forze_redis::{RedisCache, RedisCacheConfig, RedisClient, RedisConfig};
@@ -45,6 +45,18 @@ async fn products(
 async fn store_conformance_on_postgres() {
     let (_db, backend, _) = products("conf_store").await;
     watchdog(store_conformance(backend)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_conformance_on_postgres() {
+    let db = TestDb::new("conf_query").await;
+    let config = db.config("query_items");
+    db.client
+        .execute(&create_table_sql(&config, QUERY_FIELDS))
+        .await
+        .expect("create the query_items table");
+    let backend = Arc::new(PostgresDocumentBackend::new(db.client.clone(), config));
+    watchdog(query_conformance(backend)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -361,6 +361,7 @@ impl Schema<'_> {
                 let Value::String(pattern) = value else {
                     return Err(self.type_error(column, op.name(), value));
                 };
+                self.no_nul(column, op.name(), pattern)?;
                 let pattern = pattern.clone();
                 let case_insensitive = op.case_insensitive();
                 Ok(if matches!(op, Op::Prefix | Op::PrefixCi) {
@@ -376,6 +377,19 @@ impl Schema<'_> {
                 })
             }
         }
+    }
+
+    /// Text values never hold NUL (Postgres cannot store it, and refuses it as a parameter), so
+    /// a query value with NUL is a mistake, refused the same way on every backend.
+    fn no_nul(&self, column: &FieldSchema, op: &str, text: &str) -> Result<()> {
+        if text.contains('\0') {
+            return Err(self.invalid(format!(
+                "`{op}` on field `{}` got text with a NUL character (U+0000); stored text never \
+                 holds one, so remove it",
+                column.name
+            )));
+        }
+        Ok(())
     }
 
     fn type_error(&self, column: &FieldSchema, op: &str, value: &Value) -> Error {
@@ -407,7 +421,11 @@ impl Schema<'_> {
             Ok(Scalar::Int(n))
         };
         Ok(match column.kind {
-            FieldKind::Text => Scalar::Text(value.as_str().ok_or_else(wrong)?.to_owned()),
+            FieldKind::Text => {
+                let text = value.as_str().ok_or_else(wrong)?;
+                self.no_nul(column, op, text)?;
+                Scalar::Text(text.to_owned())
+            }
             FieldKind::SmallInt => int(i16::MIN.into(), i16::MAX.into())?,
             FieldKind::Int => int(i32::MIN.into(), i32::MAX.into())?,
             FieldKind::BigInt => int(i64::MIN, i64::MAX)?,
@@ -634,6 +652,21 @@ mod tests {
         assert!(e.contains("takes a uuid string"), "{e}");
         let e = err(Filter::field("created_at", Op::Lt, "yesterday"));
         assert!(e.contains("takes an RFC 3339 timestamp string"), "{e}");
+        let e = err(Filter::field("name", Op::Eq, "a\0b"));
+        assert!(
+            e.contains("`eq` on field `name` got text with a NUL character"),
+            "{e}"
+        );
+        let e = err(Filter::field("note", Op::ContainsCi, "\0"));
+        assert!(
+            e.contains("`contains` on field `note` got text with a NUL"),
+            "{e}"
+        );
+        let e = err(Filter::field("note", Op::In, json!(["x", "\0"])));
+        assert!(
+            e.contains("`in` on field `note` got text with a NUL"),
+            "{e}"
+        );
         let e = err(Filter::field("weight", Op::Lt, 1e300));
         assert!(e.contains("does not fit a 32-bit float"), "{e}");
         assert!(e.starts_with("query on document `products`: "), "{e}");

@@ -1,14 +1,14 @@
 //! Running a checked query over rows in memory, with Postgres' semantics: SQL's three-valued
 //! logic for nulls, nulls after every value in ascending order, text compared bytewise
 //! (`COLLATE "C"`), case-insensitive matching that folds ASCII letters only, `real` columns
-//! compared as 32-bit floats.
+//! compared as 32-bit floats, timestamps compared at whole microseconds (truncated).
 //!
 //! The in-memory store runs queries with these; the Postgres store renders the same semantics as
 //! SQL, and a differential test holds the two to identical results.
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use serde_json::Value;
 
 use crate::model::{FieldKind, FieldSchema, Row};
@@ -20,11 +20,22 @@ pub fn value_of(row: &Row, field: &FieldSchema) -> Option<Scalar> {
     match field.name {
         "id" => return Some(Scalar::Uuid(row.meta.id)),
         "rev" => return Some(Scalar::Int(row.meta.rev)),
-        "created_at" => return Some(Scalar::Timestamp(row.meta.created_at)),
-        "last_update_at" => return Some(Scalar::Timestamp(row.meta.last_update_at)),
+        "created_at" => return Some(Scalar::Timestamp(row.meta.created_at.trunc_subsecs(6))),
+        "last_update_at" => {
+            return Some(Scalar::Timestamp(row.meta.last_update_at.trunc_subsecs(6)));
+        }
         _ => {}
     }
     scalar_of(row.fields.get(field.name)?, field.kind)
+}
+
+/// Whether `field` is null in `row`: absent or JSON `null`. A JSON field holding any other
+/// value (`[]`, `{}`, `false`) is not null, though it has no scalar value.
+fn is_null(row: &Row, field: &FieldSchema) -> bool {
+    match field.name {
+        "id" | "rev" | "created_at" | "last_update_at" => false,
+        name => row.fields.get(name).is_none_or(Value::is_null),
+    }
 }
 
 /// A stored JSON value as a scalar of `kind` (`None` for null or a value of another shape).
@@ -37,10 +48,12 @@ fn scalar_of(value: &Value, kind: FieldKind) -> Option<Scalar> {
         FieldKind::Double => Scalar::Float(value.as_f64()?),
         FieldKind::Bool => Scalar::Bool(value.as_bool()?),
         FieldKind::Uuid => Scalar::Uuid(value.as_str()?.parse().ok()?),
+        // Postgres keeps whole microseconds (its store truncates what it writes)
         FieldKind::Timestamp => Scalar::Timestamp(
             DateTime::parse_from_rfc3339(value.as_str()?)
                 .ok()?
-                .with_timezone(&Utc),
+                .with_timezone(&Utc)
+                .trunc_subsecs(6),
         ),
         _ => return None,
     })
@@ -130,9 +143,11 @@ pub fn matches(predicate: &Predicate, row: &Row) -> Option<bool> {
         }
         Predicate::Not(p) => matches(p, row).map(|b| !b),
         Predicate::Column(field, cond) => {
+            if let Cond::IsNull { negated } = cond {
+                return Some(is_null(row, field) != *negated);
+            }
             let value = value_of(row, field);
             match cond {
-                Cond::IsNull { negated } => Some(value.is_none() != *negated),
                 // `x = ANY('{}')` is false even for a null `x`, as in Postgres
                 Cond::In { values, negated } if values.is_empty() => Some(*negated),
                 _ => {

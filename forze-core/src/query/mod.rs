@@ -62,8 +62,14 @@
 //! * ascending order puts nulls last, descending first; every order ends with `id`, so it is
 //!   total and pages never repeat or skip a document;
 //! * text compares bytewise (`COLLATE "C"`); `prefix` and `contains` match literally (`%` and
-//!   `_` are not wildcards) and their case-insensitive forms fold ASCII letters only;
-//! * `real` (`f32`) fields compare as 32-bit floats; timestamps at microsecond precision.
+//!   `_` are not wildcards) and their case-insensitive forms fold ASCII letters only; a text
+//!   value with NUL (U+0000), which Postgres cannot hold, is a `Validation` error;
+//! * a JSON field is null when it is absent or JSON `null` (`[]`, `{}` and `false` are not);
+//! * `real` (`f32`) fields compare as 32-bit floats, and `-0.0` equals `0.0` (ties, ordered by
+//!   `id`);
+//! * timestamps compare at whole microseconds, what Postgres keeps: a value with nanoseconds,
+//!   written or compared, is truncated (`…59.9999995` is `…59.999999`, before 2000 too). The
+//!   in-memory store returns what was written; Postgres returns the truncated value.
 
 mod check;
 mod cursor;

@@ -5,6 +5,10 @@
 //! - [`store_conformance`] and [`store_transaction_conformance`]: the
 //!   [`DocumentStore`](crate::store::DocumentStore) contract (revs, timestamps, conflicts,
 //!   all-or-nothing batches, no-op updates, sorting, transactions).
+//! - [`query_conformance`]: query semantics (every operator on every field kind, null logic,
+//!   literal and case-insensitive text matching, null ordering, multi-key sorts, keyset
+//!   positions, offset and limit, counts), on a document with one field of every kind
+//!   ([`QUERY_FIELDS`]).
 //! - [`cache_conformance`]: the [`Cache`](crate::cache::Cache) contract (the CAS / tombstone
 //!   table, TTL expiry, batch order, evict).
 //! - [`read_through_suite`]: the coordinator's freshness guarantees (stale-set race, no
@@ -59,10 +63,10 @@ pub use cache_suite::cache_conformance;
 pub use faults::{CacheMode, CountingStore, FailingCache, GatedStore, TestDepsModule};
 pub use product::{
     PLAIN_PRODUCT_SPEC, PRODUCT_FIELDS, PRODUCT_SPEC, Product, ProductCreate, ProductRead,
-    ProductUpdate,
+    ProductUpdate, QUERY_FIELDS,
 };
 pub use read_through::{Wiring, read_through_suite};
-pub use store_suite::{store_conformance, store_transaction_conformance};
+pub use store_suite::{query_conformance, store_conformance, store_transaction_conformance};
 pub use unique_suite::{SKU_DOCUMENT, SKU_FIELDS, SKU_INDEXES, unique_conformance};
 
 /// How long [`watchdog`] waits.

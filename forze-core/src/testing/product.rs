@@ -118,3 +118,28 @@ impl Document for Product {
         DocumentMeta::from_parts(read.id, read.rev, read.created_at, read.last_update_at)
     }
 }
+
+/// The field schema of the query suite's document ([`query_conformance`](super::query_conformance)):
+/// one field of every [`FieldKind`], required and optional (`…_opt`).
+pub const QUERY_FIELDS: &[FieldSchema] = &[
+    FieldSchema::new("text", FieldKind::Text, false),
+    FieldSchema::new("text_opt", FieldKind::Text, true),
+    FieldSchema::new("small", FieldKind::SmallInt, false),
+    FieldSchema::new("small_opt", FieldKind::SmallInt, true),
+    FieldSchema::new("int", FieldKind::Int, false),
+    FieldSchema::new("int_opt", FieldKind::Int, true),
+    FieldSchema::new("big", FieldKind::BigInt, false),
+    FieldSchema::new("big_opt", FieldKind::BigInt, true),
+    FieldSchema::new("real", FieldKind::Real, false),
+    FieldSchema::new("real_opt", FieldKind::Real, true),
+    FieldSchema::new("double", FieldKind::Double, false),
+    FieldSchema::new("double_opt", FieldKind::Double, true),
+    FieldSchema::new("flag", FieldKind::Bool, false),
+    FieldSchema::new("flag_opt", FieldKind::Bool, true),
+    FieldSchema::new("uuid", FieldKind::Uuid, false),
+    FieldSchema::new("uuid_opt", FieldKind::Uuid, true),
+    FieldSchema::new("at", FieldKind::Timestamp, false),
+    FieldSchema::new("at_opt", FieldKind::Timestamp, true),
+    FieldSchema::new("json", FieldKind::Json, false),
+    FieldSchema::new("json_opt", FieldKind::Json, true),
+];
