@@ -343,3 +343,156 @@ async fn tenants_see_only_their_own_documents() {
     })
     .await;
 }
+
+#[derive(forze_core::Document)]
+#[document_spec(name = "skus", cache(name = "skus"), unique(sku))]
+pub struct Sku {
+    pub sku: String,
+    pub label: String,
+}
+
+fn sku_runtime(
+    store: &forze_core::memory::MemoryDocumentStore,
+    cache: &forze_core::memory::MemoryCache,
+) -> ExecutionRuntime {
+    let module = forze_core::testing::TestDepsModule::new("skus")
+        .document("skus", std::sync::Arc::new(store.clone()))
+        .cache("skus", std::sync::Arc::new(cache.clone()));
+    ExecutionRuntime::new(
+        DepsRegistry::from_modules([module.boxed()])
+            .freeze()
+            .expect("deps"),
+        LifecyclePlan::new().freeze().expect("plan"),
+    )
+}
+
+#[tokio::test]
+async fn unique_lookups_read_through_the_cache_and_never_return_a_moved_value() {
+    let store = forze_core::memory::MemoryDocumentStore::new();
+    let cache = forze_core::memory::MemoryCache::new();
+    // two replicas: one store, one shared cache
+    let a = sku_runtime(&store, &cache).context();
+    let b = sku_runtime(&store, &cache).context();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let qa = a.document().query(&SKU_SPEC).expect("query");
+        let cb = b.document().command(&SKU_SPEC).expect("command");
+        let one = cb
+            .create(SkuCreate {
+                sku: "A-1".into(),
+                label: "one".into(),
+            })
+            .await
+            .expect("create");
+        let two = cb
+            .create(SkuCreate {
+                sku: "B-2".into(),
+                label: "two".into(),
+            })
+            .await
+            .expect("create");
+
+        let found = qa
+            .find_by(Sku::SKU, "A-1")
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!(found.id, one.id);
+        // the second lookup reads the document through the cache and fills it; the third hits
+        qa.find_by(Sku::SKU, "A-1")
+            .await
+            .expect("lookup")
+            .expect("found");
+        let before = a.cache(&SKU_SPEC).expect("cache").stats();
+        let again = qa
+            .find_by(Sku::SKU, "A-1")
+            .await
+            .expect("lookup")
+            .expect("found");
+        let after = a.cache(&SKU_SPEC).expect("cache").stats();
+        assert_eq!(again.id, one.id);
+        assert_eq!(after.store_reads, before.store_reads, "served by the cache");
+        assert_eq!(after.hits, before.hits + 1);
+
+        // replica B moves the value to another document: A never returns the old holder
+        cb.update(
+            one.id,
+            one.rev,
+            SkuUpdate {
+                sku: Some("A-1-old".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("rename");
+        assert!(qa.find_by(Sku::SKU, "A-1").await.expect("lookup").is_none());
+        cb.update(
+            two.id,
+            two.rev,
+            SkuUpdate {
+                sku: Some("A-1".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("take the value");
+        let holder = qa
+            .find_by(Sku::SKU, "A-1")
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!(holder.id, two.id);
+        assert_eq!(holder.label, "two");
+        cb.delete(two.id).await.expect("delete");
+        assert!(qa.find_by(Sku::SKU, "A-1").await.expect("lookup").is_none());
+
+        // per tenant: the same value in two tenants
+        let t1 = a.with_tenant(Uuid::now_v7());
+        let t2 = a.with_tenant(Uuid::now_v7());
+        let x1 = t1
+            .document()
+            .command(&SKU_SPEC)
+            .expect("c")
+            .create(SkuCreate {
+                sku: "T".into(),
+                label: "t1".into(),
+            })
+            .await
+            .expect("create");
+        let x2 = t2
+            .document()
+            .command(&SKU_SPEC)
+            .expect("c")
+            .create(SkuCreate {
+                sku: "T".into(),
+                label: "t2".into(),
+            })
+            .await
+            .expect("create");
+        for _ in 0..3 {
+            let g1 = t1
+                .document()
+                .query(&SKU_SPEC)
+                .expect("q")
+                .find_by(Sku::SKU, "T")
+                .await
+                .expect("lookup")
+                .expect("found");
+            let g2 = t2
+                .document()
+                .query(&SKU_SPEC)
+                .expect("q")
+                .find_by(Sku::SKU, "T")
+                .await
+                .expect("lookup")
+                .expect("found");
+            assert_eq!((g1.id, g2.id), (x1.id, x2.id));
+        }
+
+        // a field that is not declared unique is refused, naming the fix
+        let err = qa.find_by(Sku::LABEL, "one").await.expect_err("not unique");
+        assert_eq!(err.kind(), ErrorKind::Validation);
+        assert!(err.to_string().contains("unique(label)"), "{err}");
+    })
+    .await
+    .expect("the test finished within its watchdog");
+}

@@ -12,7 +12,10 @@ use crate::error::Result;
 use crate::model::Document;
 use crate::ports::Find;
 use crate::ports::PortScope;
-use crate::query::{Schema, Select, Sort, page_size};
+use crate::query::{
+    CmpOp, Comparable, Cond, Field, Predicate, Scalar, Schema, Select, Sort, ValueOf, eval,
+    page_size,
+};
 use crate::store::ListQuery;
 
 /// Typed reads of one document type, from
@@ -141,6 +144,92 @@ impl<D: Document> DocumentQuery<D> {
         }
     }
 
+    /// The document whose field `field` equals `value`, if any: for a field declared unique in
+    /// the spec (`#[document_spec(unique(sku))]`).
+    ///
+    /// For a cached spec outside a transaction, served through the cache: the id of the
+    /// document holding a value is remembered, the document is read like [`get`](Self::get)
+    /// (L1, shared cache, store) and checked to still hold the value; if it does not (or is
+    /// gone), the store is asked. A lookup never returns a document whose field no longer has
+    /// the value, by the freshness contract of `get`. Otherwise, one indexed store query.
+    ///
+    /// # Errors
+    ///
+    /// `Validation` if the field is not declared unique on its own, or the value does not fit
+    /// it; the store's errors.
+    pub fn find_by<V: Comparable, N>(
+        &self,
+        field: Field<D, V, N>,
+        value: impl ValueOf<V>,
+    ) -> impl Future<Output = Result<Option<D::Read>>> + Send + '_ {
+        let name = field.name();
+        let value = value.into_json();
+        async move {
+            let schema = Schema {
+                document: &self.lane.name,
+                fields: D::FIELDS,
+            };
+            if !D::SPEC.is_unique(name) {
+                return Err(schema.invalid(format!(
+                    "`find_by` needs a field declared unique on its own, and `{name}` is not; \
+                     declare it with `#[document_spec(unique({name}))]`, or use `find().filter(..)`"
+                )));
+            }
+            let column = schema.column(name, "find_by")?;
+            let scalar = schema.scalar(column, "find_by", &value)?;
+            let tenant = self.scope.tenant;
+            let through_cache = match (&self.lane.cached, &self.lane.unique_ids, &self.scope.tx) {
+                (Some(cached), Some(ids), None) => Some((cached, ids)),
+                _ => None,
+            };
+            if let Some((cached, ids)) = through_cache
+                && let Some(id) = ids.get(tenant, column, &scalar)
+            {
+                match cached.get(tenant, id).await {
+                    Ok(read) if holds::<D>(&read, column, &scalar) => return Ok(Some(read)),
+                    Ok(_) => ids.remove(tenant, column, &scalar),
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => {
+                        ids.remove(tenant, column, &scalar);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let select = Select {
+                filter: Some(Predicate::Column(
+                    column,
+                    Cond::Compare(CmpOp::Eq, scalar.clone()),
+                )),
+                sort: schema.sort(&[])?,
+                after: None,
+                offset: 0,
+                limit: Some(2),
+            };
+            let mut rows = self
+                .lane
+                .store
+                .find(&self.scope.store_cx(), &select)
+                .await?;
+            if rows.len() > 1 {
+                return Err(crate::codec::internal(
+                    &self.lane.name,
+                    &format!(
+                        "returned two documents holding one value of unique field `{name}` (is \
+                         its unique constraint missing from the table?)"
+                    ),
+                ));
+            }
+            let Some(row) = rows.pop() else {
+                return Ok(None);
+            };
+            let id = row.meta.id;
+            let read = row_to_read::<D>(&self.lane.name, row)?;
+            if let Some((_, ids)) = through_cache {
+                ids.insert(tenant, column, &scalar, id);
+            }
+            Ok(Some(read))
+        }
+    }
+
     /// A query: filters, sort keys, then pages, cursors, counts or a stream (see [`Find`]).
     /// Always from the store.
     pub fn find(&self) -> Find<'_, D> {
@@ -201,4 +290,13 @@ impl<D: Document> DocumentQuery<D> {
     pub fn count(&self) -> impl Future<Output = Result<u64>> + Send + '_ {
         async move { self.lane.store.count(&self.scope.store_cx(), None).await }
     }
+}
+
+/// Whether `read` holds `value` in `field`.
+fn holds<D: Document>(read: &D::Read, field: &crate::model::FieldSchema, value: &Scalar) -> bool {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(read) else {
+        return false;
+    };
+    let row = crate::model::Row::new(D::meta(read), fields);
+    eval::value_of(&row, field).is_some_and(|v| eval::compare(&v, value).is_eq())
 }

@@ -60,6 +60,14 @@ impl<D> DocumentSpec<D> {
         self
     }
 
+    /// Whether `field` alone is declared unique (`unique(field)`), so
+    /// [`find_by`](crate::DocumentQuery::find_by) can look it up.
+    pub fn is_unique(&self, field: &str) -> bool {
+        self.indexes
+            .iter()
+            .any(|i| i.unique && i.fields.len() == 1 && i.fields[0].name == field)
+    }
+
     #[doc(hidden)]
     pub const fn __new_unchecked(name: Cow<'static, str>, cache: Option<CacheSpec>) -> Self {
         DocumentSpec {

@@ -6,6 +6,9 @@ mod echo;
 mod invalidate;
 mod read;
 mod refresh;
+mod unique;
+
+pub(crate) use unique::UniqueIds;
 
 use invalidate::Deferred;
 
@@ -36,6 +39,8 @@ pub(crate) struct DocumentLane<D: Document> {
     pub(crate) name: Cow<'static, str>,
     pub(crate) store: Arc<dyn DocumentStore>,
     pub(crate) cached: Option<Arc<ReadThrough<D>>>,
+    /// Which document holds a unique value, for lookups by a unique field of a cached spec.
+    pub(crate) unique_ids: Option<UniqueIds>,
 }
 
 impl<D: Document> fmt::Debug for DocumentLane<D> {
@@ -66,10 +71,12 @@ impl<D: Document> DocumentLane<D> {
                 clock,
             ))
         });
+        let unique_ids = cached.as_ref().map(|_| UniqueIds::new(&name, clock));
         DocumentLane {
             name,
             store,
             cached,
+            unique_ids,
         }
     }
 
