@@ -23,7 +23,12 @@ use futures_util::TryStreamExt as _;
 /// constant per field for typed queries: `Item::SKU`, `Item::PRICE`, …, and `Item::ID`,
 /// `Item::REV`, `Item::CREATED_AT`, `Item::LAST_UPDATE_AT`.
 #[derive(forze_core::Document)]
-#[document_spec(name = "items", cache(name = "items"))]
+#[document_spec(
+    name = "items",
+    cache(name = "items"),
+    unique(sku),
+    index(category, price)
+)]
 pub struct Item {
     /// The stock keeping unit, `SKU-007`.
     pub sku: String,
@@ -262,6 +267,22 @@ pub async fn count_exists_first(ctx: &ExecutionContext) -> Result<Lookups> {
 }
 // ANCHOR_END: count_exists_first
 
+// ANCHOR: find_by
+/// The item with this SKU: `sku` is declared `unique(sku)`, so the lookup goes through the
+/// cache (the holder's id is remembered, the item is read like `get` and checked to still carry
+/// the SKU; else one indexed store query).
+///
+/// # Errors
+///
+/// The store's errors.
+pub async fn item_by_sku(ctx: &ExecutionContext, sku: &str) -> Result<Option<ItemRead>> {
+    ctx.document()
+        .query(&ITEM_SPEC)?
+        .find_by(Item::SKU, sku)
+        .await
+}
+// ANCHOR_END: find_by
+
 // ANCHOR: export
 /// Every item in stock, by SKU, handed to `write` in chunks of `chunk`: however many match,
 /// memory holds one chunk. Returns how many were written.
@@ -423,6 +444,45 @@ pub async fn catalog_scenario(
                 dollars(i.price)
             ))
     ));
+
+    let by_sku = item_by_sku(ctx, "SKU-007").await?;
+    let again = item_by_sku(ctx, "SKU-007").await?;
+    let renamed = match &by_sku {
+        Some(item) => {
+            ctx.document()
+                .command(&ITEM_SPEC)?
+                .update(
+                    item.id,
+                    item.rev,
+                    ItemUpdate {
+                        sku: Some("SKU-007-B".into()),
+                        ..ItemUpdate::default()
+                    },
+                )
+                .await?;
+            item_by_sku(ctx, "SKU-007").await?
+        }
+        None => None,
+    };
+    narrate(format!(
+        "find_by SKU-007: {} (again: {}); after renaming it to SKU-007-B: {}",
+        by_sku
+            .as_ref()
+            .map_or("none".to_owned(), |i| format!("`{}`", i.name)),
+        again
+            .as_ref()
+            .map_or("none".to_owned(), |i| format!("`{}`", i.name)),
+        renamed
+            .as_ref()
+            .map_or("none".to_owned(), |i| i.sku.clone()),
+    ));
+    if by_sku.is_none() || again.map(|i| i.id) != by_sku.as_ref().map(|i| i.id) || renamed.is_some()
+    {
+        return Err(Error::new(
+            ErrorKind::Internal,
+            "a unique lookup did not find the item, or found it after its SKU moved",
+        ));
+    }
 
     let export_chunk = 8;
     let mut export_chunks = Vec::new();
