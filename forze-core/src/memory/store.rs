@@ -19,7 +19,6 @@ use crate::store::{
     TransactionManager, Updated,
 };
 
-
 type Table = BTreeMap<Uuid, Row>;
 /// A table is one document name for one tenant.
 type TableKey = (Cow<'static, str>, Option<Uuid>);
