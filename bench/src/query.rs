@@ -427,7 +427,7 @@ async fn cursor_depth(
         .map_err(|e| e.to_string())?;
     let find = || query.find().sort(BenchItem::PRICE.desc()).limit(PAGE);
     let deep_offset = (DEEP_PAGE - 1) * PAGE;
-    debug_assert!(PAGE <= MAX_PAGE_SIZE);
+    const { assert!(PAGE <= MAX_PAGE_SIZE) };
 
     // Walk to the cursor of the deep page.
     let mut cursor: Option<Cursor> = None;
