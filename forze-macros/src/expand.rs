@@ -72,6 +72,22 @@ pub(crate) fn expand(input: &Input<'_>, spec: &Spec<'_>) -> TokenStream {
         let Field { ident, cfgs, .. } = field;
         quote!(#(#cfgs)* #ident: document.#ident,)
     });
+    let reads = fields.iter().map(|field| {
+        let Field {
+            ident,
+            ty,
+            cfgs,
+            nullable,
+            ..
+        } = field;
+        let name = LitStr::new(&field.name, ident.span());
+        quote! {
+            #(#cfgs)*
+            #ident: ::forze_core::__private::read_field::<#ty>(
+                document, meta.id, &mut fields, #name, #nullable,
+            )?,
+        }
+    });
     let spec_value = spec_value(spec);
     let field_consts = fields.iter().map(|field| field_const(ident, field));
     let field_doc = doc(&format!(
@@ -150,6 +166,22 @@ pub(crate) fn expand(input: &Input<'_>, spec: &Spec<'_>) -> TokenStream {
                     read.created_at,
                     read.last_update_at,
                 )
+            }
+
+            fn read_from_row(
+                document: &::forze_core::__private::str,
+                row: ::forze_core::Row,
+            ) -> ::forze_core::Result<#read> {
+                let meta = row.meta;
+                #[allow(unused_mut)]
+                let mut fields = row.fields;
+                ::forze_core::__private::Ok(#read {
+                    id: meta.id,
+                    rev: meta.rev,
+                    created_at: meta.created_at,
+                    last_update_at: meta.last_update_at,
+                    #(#reads)*
+                })
             }
         }
 
