@@ -860,7 +860,8 @@ mod tests {
         });
         assert_eq!(
             top,
-            "unknown `document_spec` key `nmae`; expected one of: `name`, `cache`, `unique`, `index`; \
+            "unknown `document_spec` key `nmae`; expected one of: `name`, `cache`, `unique`, `index`, \
+             `tenant`; \
              did you mean `name`?"
         );
         let cache = one(parse_quote! {

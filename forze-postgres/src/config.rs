@@ -214,7 +214,9 @@ const MAX_TENANT_PREFIX: usize = 30;
 ///
 /// The table needs the columns `id uuid primary key, rev bigint, created_at timestamptz,
 /// last_update_at timestamptz` plus one column per document field; see
-/// [`create_table_sql`](crate::create_table_sql).
+/// [`create_table_sql`](crate::create_table_sql). A row-level tenant-scoped spec also needs
+/// `tenant_id uuid` (in the primary key), a schema-per-tenant spec a table per tenant: see
+/// [`schema_sql`](crate::schema_sql) and [`tenant_schema_sql`](crate::tenant_schema_sql).
 ///
 /// # Examples
 ///

@@ -45,9 +45,8 @@ impl Rendered {
         format!("${}", self.params.len() + self.reserved)
     }
 
-    /// Its parameters, after the caller bound the reserved ones (see
+    /// Bind its parameters, after the caller bound the reserved ones (see
     /// [`Target::query`](crate::target::Target::query)).
-
     pub(crate) fn bind(self, mut q: PgQuery) -> PgQuery {
         for p in self.params {
             q = match p {
