@@ -83,7 +83,9 @@ pub use runtime::{
     DepsRegistry, DocumentAccess, ExecutionContext, ExecutionRuntime, FrozenDeps, FrozenLifecycle,
     LifecyclePlan,
 };
-pub use spec::{AgeBasedTtl, CacheSpec, DocumentSpec, IndexField, IndexSpec, L1Spec, L1StoreKind};
+pub use spec::{
+    AgeBasedTtl, CacheSpec, DocumentSpec, IndexField, IndexSpec, L1Spec, L1StoreKind, Tenancy,
+};
 pub use store::{ListQuery, SortOrder};
 
 /// `#[derive(Document)]` and its `#[document_spec(...)]` attribute.

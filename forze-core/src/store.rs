@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::model::{FieldSchema, Row};
 pub use crate::query::SortOrder;
 use crate::query::{Predicate, Select};
-use crate::spec::IndexSpec;
+use crate::spec::{IndexSpec, Tenancy};
 
 /// Re-exported from the crate root, where it lives ([`crate::BoxFuture`]).
 pub use crate::BoxFuture;
@@ -30,9 +30,10 @@ pub struct StoreCx {
     pub tx: Option<Arc<dyn Transaction>>,
     /// The tenant bound to the calling context (`ctx.with_tenant(..)`), if any.
     ///
-    /// Cache keys and single-flight keys are partitioned by tenant, so a store that is shared by
-    /// several tenants must keep each tenant's documents apart (the in-memory store does); a
-    /// store without tenancy support should reject a `Some` tenant rather than ignore it.
+    /// `Some` exactly when the binding's [`tenancy`](DocumentBinding::tenancy) is scoped (the
+    /// ports check it; stores check it again with [`Tenancy::check`]). Cache keys and
+    /// single-flight keys are partitioned by tenant, and a store keeps each tenant's documents
+    /// apart: every statement sees only this tenant's documents.
     pub tenant: Option<Uuid>,
 }
 
@@ -154,6 +155,12 @@ pub struct DocumentBinding {
     ///
     /// [`DocumentSpec::indexes`]: crate::DocumentSpec::indexes
     pub indexes: &'static [IndexSpec],
+    /// Whether the documents belong to tenants ([`DocumentSpec::tenancy`]). A backend keeps
+    /// each tenant's documents apart (every statement scoped to [`StoreCx::tenant`]) and refuses
+    /// a call whose tenant does not fit ([`Tenancy::check`]).
+    ///
+    /// [`DocumentSpec::tenancy`]: crate::DocumentSpec::tenancy
+    pub tenancy: Tenancy,
 }
 
 impl DocumentBinding {
@@ -163,6 +170,7 @@ impl DocumentBinding {
             name: name.into(),
             fields,
             indexes: &[],
+            tenancy: Tenancy::None,
         }
     }
 
@@ -170,6 +178,13 @@ impl DocumentBinding {
     #[must_use]
     pub fn with_indexes(mut self, indexes: &'static [IndexSpec]) -> Self {
         self.indexes = indexes;
+        self
+    }
+
+    /// The same binding for a spec whose documents belong to tenants.
+    #[must_use]
+    pub fn with_tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.tenancy = tenancy;
         self
     }
 }

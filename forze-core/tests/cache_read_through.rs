@@ -12,7 +12,7 @@ use forze_core::memory::MemoryCacheState;
 use forze_core::testing::{
     CacheMode, PLAIN_PRODUCT_SPEC, PRODUCT_SPEC, ProductCreate, ProductRead, watchdog,
 };
-use forze_core::{BreakerState, CoordinatorConfig, Error, ErrorKind};
+use forze_core::{BreakerState, CoordinatorConfig, Error, ErrorKind, ExecutionContext, Tenancy};
 use uuid::Uuid;
 
 /// What the cache holds for `id` (values and tombstones), bypassing everything.
@@ -296,12 +296,20 @@ async fn read_your_writes_through_the_command_then_the_query_port() {
 async fn cross_tenant_reads_are_not_coalesced() {
     watchdog(async {
         let f = Fixture::new();
+        // a tenant-scoped spec: the same document type, its data kept per tenant
+        let spec = PRODUCT_SPEC.clone().with_tenancy(Tenancy::Column);
+        let query = |ctx: &ExecutionContext| ctx.document().query(&spec).unwrap();
+        let get = |ctx: &ExecutionContext, id: Uuid| {
+            let q = query(ctx);
+            async move { q.get(id).await }
+        };
+        let spawn_get = |ctx: &ExecutionContext, id: Uuid| tokio::spawn(get(ctx, id));
         let (ta, tb) = (Uuid::now_v7(), Uuid::now_v7());
         let (a, b) = (f.ctx().with_tenant(ta), f.ctx().with_tenant(tb));
         let id = Uuid::now_v7();
         for (ctx, name) in [(&a, "tenant a"), (&b, "tenant b")] {
             ctx.document()
-                .command(&PRODUCT_SPEC)
+                .command(&spec)
                 .unwrap()
                 .ensure(id, ProductCreate::new(name, 1))
                 .await
@@ -320,7 +328,7 @@ async fn cross_tenant_reads_are_not_coalesced() {
         assert!(f.cache.state(&format!("{tb}:{id}")).is_some());
         assert!(f.cache.state(&id.to_string()).is_none());
         assert_eq!(get(&b, id).await.unwrap().name, "tenant b");
-        let handle = a.cache(&PRODUCT_SPEC).unwrap();
+        let handle = a.cache(&spec).unwrap();
         assert!(
             handle.get(&id.to_string()).await.unwrap().is_some(),
             "the handle adds the tenant"
@@ -328,7 +336,7 @@ async fn cross_tenant_reads_are_not_coalesced() {
         // A write in one tenant invalidates only that tenant's key.
         let bdoc = get(&b, id).await.unwrap();
         b.document()
-            .command(&PRODUCT_SPEC)
+            .command(&spec)
             .unwrap()
             .update(id, bdoc.rev, price(5))
             .await

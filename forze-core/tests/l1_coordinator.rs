@@ -9,7 +9,7 @@ use std::time::Duration;
 use coord::{Replicas, create, get, spawn_get, spec, until, update};
 use forze_core::memory::MemoryCacheState;
 use forze_core::testing::{CacheMode, Product, ProductCreate, watchdog};
-use forze_core::{CacheSpec, DocumentSpec, ErrorKind, L1Spec, L1StoreKind};
+use forze_core::{CacheSpec, DocumentSpec, ErrorKind, L1Spec, L1StoreKind, Tenancy};
 use uuid::Uuid;
 
 const L1_TTL: Duration = Duration::from_secs(2);
@@ -357,7 +357,7 @@ async fn get_many_uses_the_l1_and_reads_its_own_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_have_separate_l1_entries() {
     watchdog(async {
-        let spec = lru();
+        let spec = lru().with_tenancy(Tenancy::Column);
         let r = Replicas::new(spec.clone());
         let ctx = r.runtime().context();
         let (t1, t2) = (Uuid::now_v7(), Uuid::now_v7());
@@ -378,7 +378,7 @@ async fn tenants_have_separate_l1_entries() {
             assert_eq!(get(&c1, &spec, id).await.unwrap().name, "tenant 1");
             assert_eq!(get(&c2, &spec, id).await.unwrap().name, "tenant 2");
         }
-        let l1 = ctx.cache(&spec).unwrap().stats().l1.unwrap();
+        let l1 = c1.cache(&spec).unwrap().stats().l1.unwrap();
         assert_eq!((l1.size, l1.hits, l1.misses), (2, 2, 2), "{l1:?}");
         let v2 = update(&c1, &spec, &docs[0], 12).await;
         assert_eq!(get(&c1, &spec, id).await.unwrap(), v2);
@@ -388,7 +388,7 @@ async fn tenants_have_separate_l1_entries() {
             "tenant 2 untouched"
         );
         assert_eq!(
-            ctx.cache(&spec).unwrap().stats().l1.unwrap().invalidations,
+            c1.cache(&spec).unwrap().stats().l1.unwrap().invalidations,
             1
         );
     })

@@ -22,7 +22,7 @@ use forze_core::store::BoxFuture;
 use forze_core::testing::{GatedStore, Product, ProductRead, TestDepsModule, watchdog};
 use forze_core::{
     CacheSpec, CoordinatorConfig, DepsRegistry, DocumentSpec, Error, ErrorKind, ExecutionContext,
-    ExecutionRuntime, L1PushStats, L1Spec, L1StoreKind, LifecyclePlan, Result,
+    ExecutionRuntime, L1PushStats, L1Spec, L1StoreKind, LifecyclePlan, Result, Tenancy,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -720,7 +720,12 @@ async fn tenant_keys_map_back_to_the_tenants_entry() {
             r.replica().with_tenant(tenant),
             r.replica().with_tenant(tenant),
         );
-        let spec = products();
+        // a tenant-scoped spec on the `products` cache (the replicas' `products` lane is plain)
+        let spec = spec_named("orders", "products", true).with_tenancy(Tenancy::Column);
+        let l1_size = |ctx: &ExecutionContext| ctx.cache(&spec).unwrap().stats().l1.unwrap().size;
+        for ctx in [&a, &b] {
+            ctx.cache(&spec).expect("lane"); // subscribed before the first push
+        }
         let p = create_pushed(&r, &a, &spec, 10).await;
         get(&b, &spec, p.id).await.unwrap();
         r.server.deliver();

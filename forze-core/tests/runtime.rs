@@ -527,7 +527,7 @@ async fn a_store_is_bound_once_per_spec_per_runtime() {
             .document("plain_products", backend.clone())
             .cache("products", Arc::new(forze_core::memory::MemoryCache::new()));
         let rt = runtime(vec![module.boxed()]);
-        for ctx in [rt.context(), rt.context().with_tenant(uuid::Uuid::now_v7())] {
+        for ctx in [rt.context(), rt.context()] {
             for _ in 0..3 {
                 ctx.document().query(&PRODUCT_SPEC).unwrap();
                 ctx.document().command(&PRODUCT_SPEC).unwrap();

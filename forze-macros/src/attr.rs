@@ -72,7 +72,7 @@ pub(crate) struct Dur {
     pub(crate) text: String,
 }
 
-/// `#[document_spec(name = "...", cache(...), unique(...), index(...))]`.
+/// `#[document_spec(name = "...", cache(...), unique(...), index(...), tenant = "...")]`.
 #[derive(Default)]
 pub(crate) struct SpecAttr {
     pub(crate) name: Slot<String>,
@@ -80,6 +80,8 @@ pub(crate) struct SpecAttr {
     pub(crate) cache: Slot<CacheAttr>,
     /// Every well-formed `unique(..)` and `index(..)`, in order.
     pub(crate) indexes: Vec<IndexAttr>,
+    /// `tenant = "column" | "schema"`, as written (checked in `validate`).
+    pub(crate) tenant: Slot<String>,
 }
 
 /// `unique(a, b)` or `index(a desc, b)`.
@@ -134,7 +136,7 @@ pub(crate) enum StoreAttr {
 }
 
 /// The keys valid at each level, in the order the messages list them.
-const SPEC_KEYS: &[&str] = &["name", "cache", "unique", "index"];
+const SPEC_KEYS: &[&str] = &["name", "cache", "unique", "index", "tenant"];
 const CACHE_KEYS: &[&str] = &[
     "name",
     "ttl",
@@ -190,6 +192,12 @@ fn spec_key(
             let example = "cache(name = \"products\", ttl = \"5m\")";
             let value = list(&meta, "cache", example, errors, cache_key)?;
             set(&mut spec.cache, &meta, "cache", value, errors);
+        }
+        Some("tenant") => {
+            let example = "tenant = \"column\"";
+            let value = value(&meta, "tenant", example, errors)?
+                .and_then(|expr| string(&expr, "tenant", example, errors));
+            set(&mut spec.tenant, &meta, "tenant", value, errors);
         }
         Some(key @ ("unique" | "index")) => {
             if let Some(index) = index_list(&meta, key == "unique", errors)? {
@@ -852,7 +860,8 @@ mod tests {
         });
         assert_eq!(
             top,
-            "unknown `document_spec` key `nmae`; expected one of: `name`, `cache`, `unique`, `index`; \
+            "unknown `document_spec` key `nmae`; expected one of: `name`, `cache`, `unique`, `index`, \
+             `tenant`; \
              did you mean `name`?"
         );
         let cache = one(parse_quote! {

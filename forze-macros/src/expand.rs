@@ -3,7 +3,7 @@
 //! Generated code names only `::forze_core::…` items and `::forze_core::__private::…`
 //! re-exports, so a user's `Option`, `Some` or `serde` in scope cannot break it.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens as _, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned as _;
@@ -304,7 +304,11 @@ fn some(value: Option<TokenStream>) -> TokenStream {
 fn spec_value(spec: &Spec<'_>) -> TokenStream {
     let name = borrowed(&spec.name);
     let cache = some(spec.cache.as_ref().map(cache_value));
-    let value = quote!(::forze_core::DocumentSpec::__new_unchecked(#name, #cache));
+    let mut value = quote!(::forze_core::DocumentSpec::__new_unchecked(#name, #cache));
+    if let Some(tenancy) = spec.tenant {
+        let variant = Ident::new(tenancy, Span::call_site());
+        value = quote!(#value.with_tenancy(::forze_core::Tenancy::#variant));
+    }
     if spec.indexes.is_empty() {
         return value;
     }

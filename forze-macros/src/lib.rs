@@ -92,6 +92,12 @@ use syn::{DeriveInput, parse_macro_input};
 /// (naming the document and the fields, never the values). Postgres creates the indexes with
 /// `forze_postgres::schema_sql` (text columns `COLLATE "C"`, as queries compare text).
 ///
+/// `tenant = "column"` or `tenant = "schema"` keeps the documents per tenant
+/// (`PRODUCT_SPEC.tenancy`, a `forze_core::Tenancy`): the spec is then used from a context bound
+/// to a tenant (`ctx.with_tenant(id)`) and every read, query, write and cache entry is that
+/// tenant's. `"column"`: one table with a `tenant_id` column (not a field of the struct);
+/// `"schema"`: a schema per tenant. Another value is a compile error.
+///
 /// The struct must have named fields and no generic parameters, and no field may be named
 /// `id`, `rev`, `created_at` or `last_update_at` (every read model has them).
 #[proc_macro_derive(Document, attributes(document_spec))]

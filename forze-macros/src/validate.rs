@@ -32,6 +32,8 @@ pub(crate) struct Spec<'a> {
     pub(crate) cache: Option<Cache<'a>>,
     /// Filled by [`indexes`] once the struct's fields are known.
     pub(crate) indexes: Vec<Index>,
+    /// `tenant = "..."`: `None`, or the `forze_core::Tenancy` variant (`Column`, `Schema`).
+    pub(crate) tenant: Option<&'static str>,
 }
 
 /// `cache(...)` with every default applied.
@@ -169,10 +171,25 @@ pub(crate) fn spec<'a>(attr: &'a SpecAttr, ident: &Ident, errors: &mut Errors) -
         .cache
         .get()
         .map(|cache_attr| cache(&cache_attr.value, &name, errors));
+    let tenant = attr
+        .tenant
+        .get()
+        .and_then(|tenant| match tenant.value.as_str() {
+            "column" => Some("Column"),
+            "schema" => Some("Schema"),
+            other => {
+                errors.push(tenant.error(format!(
+                    "invalid `tenant` \"{other}\": expected \"column\" (a tenant_id column on one \
+                 table) or \"schema\" (a schema per tenant)"
+                )));
+                None
+            }
+        });
     Spec {
         name,
         cache,
         indexes: Vec::new(),
+        tenant,
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use forze_core::{Error, ErrorKind, FieldSchema, Result};
+use forze_core::{Error, ErrorKind, FieldSchema, Result, Tenancy};
 use parking_lot::{Mutex, RwLock};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -76,6 +76,7 @@ pub(crate) struct RegisteredDocument {
     pub(crate) name: String,
     pub(crate) config: PostgresDocumentConfig,
     pub(crate) fields: Option<&'static [FieldSchema]>,
+    pub(crate) tenancy: Tenancy,
 }
 
 impl Default for PostgresClient {
@@ -251,6 +252,7 @@ impl PostgresClient {
                 name: name.to_owned(),
                 config: config.clone(),
                 fields: None,
+                tenancy: Tenancy::None,
             });
         }
     }
@@ -260,14 +262,19 @@ impl PostgresClient {
         name: &str,
         config: &PostgresDocumentConfig,
         fields: &'static [FieldSchema],
+        tenancy: Tenancy,
     ) {
         let mut docs = self.inner.documents.lock();
         match docs.iter_mut().find(|d| d.name == name) {
-            Some(d) => d.fields = Some(fields),
+            Some(d) => {
+                d.fields = Some(fields);
+                d.tenancy = tenancy;
+            }
             None => docs.push(RegisteredDocument {
                 name: name.to_owned(),
                 config: config.clone(),
                 fields: Some(fields),
+                tenancy,
             }),
         }
     }

@@ -89,6 +89,10 @@ pub(crate) const LAST_UPDATE_AT: MetaColumn =
 /// (a result row's first `META.len()` columns).
 pub(crate) const META: [MetaColumn; 4] = [ID, REV, CREATED_AT, LAST_UPDATE_AT];
 
+/// The tenant column of a row-level tenant-scoped table (`Tenancy::Column`): not a field of the
+/// model, first in the primary key and in every index.
+pub(crate) const TENANT_ID: &str = "tenant_id";
+
 /// Whether `name` is a metadata column's name.
 pub(crate) fn is_meta(name: &str) -> bool {
     META.iter().any(|m| m.name == name)

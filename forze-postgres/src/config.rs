@@ -202,6 +202,9 @@ impl fmt::Debug for PostgresConfig {
     }
 }
 
+/// The longest tenant schema prefix: `<prefix>_<32 hex digits>` fits 63 bytes.
+const MAX_TENANT_PREFIX: usize = 30;
+
 /// Where one document type lives: a schema and a table, used for reads and writes.
 ///
 /// Names are taken literally (case kept) and always quoted in SQL, so a name containing a quote
@@ -211,7 +214,9 @@ impl fmt::Debug for PostgresConfig {
 ///
 /// The table needs the columns `id uuid primary key, rev bigint, created_at timestamptz,
 /// last_update_at timestamptz` plus one column per document field; see
-/// [`create_table_sql`](crate::create_table_sql).
+/// [`create_table_sql`](crate::create_table_sql). A row-level tenant-scoped spec also needs
+/// `tenant_id uuid` (in the primary key), a schema-per-tenant spec a table per tenant: see
+/// [`schema_sql`](crate::schema_sql) and [`tenant_schema_sql`](crate::tenant_schema_sql).
 ///
 /// # Examples
 ///
@@ -228,6 +233,10 @@ pub struct PostgresDocumentConfig {
     pub schema: Cow<'static, str>,
     /// The table.
     pub table: Cow<'static, str>,
+    /// For a schema-per-tenant spec (`tenant = "schema"`): the prefix of each tenant's schema,
+    /// `<prefix>_<tenant uuid, lowercase hex without hyphens>` (`None`: [`schema`](Self::schema)
+    /// is the prefix). Ignored for other specs.
+    pub tenant_schema_prefix: Option<Cow<'static, str>>,
 }
 
 impl PostgresDocumentConfig {
@@ -239,7 +248,72 @@ impl PostgresDocumentConfig {
         PostgresDocumentConfig {
             schema: schema.into(),
             table: table.into(),
+            tenant_schema_prefix: None,
         }
+    }
+
+    /// For a schema-per-tenant spec: name each tenant's schema `<prefix>_<tenant>` (the tenant's
+    /// uuid in lowercase hex without hyphens, for example
+    /// `tenant_0192f0c1a2b37000800000000000002a`). The prefix must be `[a-z_][a-z0-9_]*` of at
+    /// most 30 bytes, checked when the document is bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use forze_postgres::PostgresDocumentConfig;
+    /// use uuid::Uuid;
+    ///
+    /// let config = PostgresDocumentConfig::table("public", "notes").tenant_schema_prefix("t");
+    /// assert_eq!(
+    ///     config.tenant_schema(Uuid::from_u128(0xab)),
+    ///     "t_000000000000000000000000000000ab"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn tenant_schema_prefix(mut self, prefix: impl Into<Cow<'static, str>>) -> Self {
+        self.tenant_schema_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The schema that holds `tenant`'s table for a schema-per-tenant spec:
+    /// `<prefix>_<tenant uuid without hyphens>` (see
+    /// [`tenant_schema_prefix`](Self::tenant_schema_prefix)).
+    pub fn tenant_schema(&self, tenant: uuid::Uuid) -> String {
+        format!("{}_{}", self.prefix(), tenant.simple())
+    }
+
+    /// `<prefix>_<tenant>`, for messages.
+    pub(crate) fn tenant_schema_pattern(&self) -> String {
+        format!("{}_<tenant>", self.prefix())
+    }
+
+    fn prefix(&self) -> &str {
+        self.tenant_schema_prefix.as_deref().unwrap_or(&self.schema)
+    }
+
+    /// The quoted table name in `schema` instead of the config's schema.
+    pub(crate) fn qualified_in(&self, schema: &str) -> String {
+        format!("{}.{}", quote_ident(schema), quote_ident(&self.table))
+    }
+
+    /// Check the tenant schema prefix: `[a-z_][a-z0-9_]*`, at most 30 bytes, so that every
+    /// tenant's schema name is a plain identifier within Postgres' 63 bytes.
+    pub(crate) fn validate_tenant_prefix(&self, document: &str) -> Result<()> {
+        let prefix = self.prefix();
+        let mut bytes = prefix.bytes();
+        let first = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+        let rest = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if first && rest && prefix.len() <= MAX_TENANT_PREFIX {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "document `{document}`: the tenant schema prefix `{prefix}` is invalid: expected \
+             `[a-z_][a-z0-9_]*` of at most {MAX_TENANT_PREFIX} bytes (the schema of a tenant is \
+             `<prefix>_<32 hex digits>`, within postgres' 63); set one with \
+             PostgresDocumentConfig::tenant_schema_prefix"
+        )))
     }
 
     /// The quoted, schema-qualified name as it appears in SQL: `"public"."products"`.

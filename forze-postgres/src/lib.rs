@@ -33,6 +33,7 @@ mod query;
 mod schema;
 mod sql;
 mod store;
+mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -40,7 +41,7 @@ mod tx;
 pub use client::PostgresClient;
 pub use config::{PostgresConfig, PostgresDocumentConfig};
 pub use module::{PostgresDepsModule, PostgresLifecycleModule};
-pub use sql::{create_table_sql, schema_sql, schema_sql_of};
+pub use sql::{create_table_sql, schema_sql, schema_sql_of, tenant_schema_sql};
 pub use store::PostgresDocumentBackend;
 pub use tx::{PostgresTransaction, PostgresTransactionManager};
 

@@ -12,6 +12,7 @@ use forze_core::{FieldKind, FieldSchema};
 
 use crate::codec::{Column, Param, PgQuery};
 use crate::ident::quote_ident;
+use crate::sql::Statements;
 
 /// One bound value: a scalar, or an array (`= ANY($n)`).
 #[derive(Debug)]
@@ -25,14 +26,27 @@ pub(crate) enum Bound {
 pub(crate) struct Rendered {
     pub(crate) sql: String,
     params: Vec<Bound>,
+    /// Leading parameters bound by the caller (the tenant's `$1`): numbering starts after them.
+    reserved: usize,
 }
 
 impl Rendered {
-    fn param(&mut self, bound: Bound) -> String {
-        self.params.push(bound);
-        format!("${}", self.params.len())
+    /// A statement on `table`, with its tenant scope as the first condition (if it has one).
+    fn on(table: &Statements) -> (Self, Vec<String>) {
+        let out = Rendered {
+            reserved: table.scope_params(),
+            ..Rendered::default()
+        };
+        (out, table.scope().into_iter().collect())
     }
 
+    fn param(&mut self, bound: Bound) -> String {
+        self.params.push(bound);
+        format!("${}", self.params.len() + self.reserved)
+    }
+
+    /// Bind its parameters, after the caller bound the reserved ones (see
+    /// [`Target::query`](crate::target::Target::query)).
     pub(crate) fn bind(self, mut q: PgQuery) -> PgQuery {
         for p in self.params {
             q = match p {
@@ -44,11 +58,10 @@ impl Rendered {
     }
 }
 
-/// `SELECT {columns} FROM {table} WHERE … ORDER BY … LIMIT … OFFSET …`.
-pub(crate) fn select(columns: &str, table: &str, select: &Select) -> Rendered {
-    let mut out = Rendered::default();
-    let _ = write!(out.sql, "SELECT {columns} FROM {table}");
-    let mut conds = Vec::new();
+/// `SELECT {columns} FROM {table} WHERE [tenant AND] … ORDER BY … LIMIT … OFFSET …`.
+pub(crate) fn select(table: &Statements, select: &Select) -> Rendered {
+    let (mut out, mut conds) = Rendered::on(table);
+    let _ = write!(out.sql, "SELECT {} FROM {}", table.columns(), table.table);
     if let Some(filter) = &select.filter {
         conds.push(predicate(&mut out, filter));
     }
@@ -80,13 +93,15 @@ pub(crate) fn select(columns: &str, table: &str, select: &Select) -> Rendered {
     out
 }
 
-/// `SELECT count(*) FROM {table} WHERE …`.
-pub(crate) fn count(table: &str, filter: Option<&Predicate>) -> Rendered {
-    let mut out = Rendered::default();
-    let _ = write!(out.sql, "SELECT count(*) FROM {table}");
+/// `SELECT count(*) FROM {table} WHERE [tenant AND] …`.
+pub(crate) fn count(table: &Statements, filter: Option<&Predicate>) -> Rendered {
+    let (mut out, mut conds) = Rendered::on(table);
+    let _ = write!(out.sql, "SELECT count(*) FROM {}", table.table);
     if let Some(filter) = filter {
-        let cond = predicate(&mut out, filter);
-        let _ = write!(out.sql, " WHERE {cond}");
+        conds.push(predicate(&mut out, filter));
+    }
+    if !conds.is_empty() {
+        let _ = write!(out.sql, " WHERE {}", conds.join(" AND "));
     }
     out
 }
@@ -349,12 +364,16 @@ mod tests {
                 )),
             &[Sort::desc("price")],
         );
-        let r = super::select("*", "\"s\".\"t\"", &select);
+        let table = Statements::new("\"s\".\"t\"".to_owned(), false, &FIELDS);
+        let r = super::select(&table, &select);
+        let columns = table.columns();
         assert_eq!(
             r.sql,
-            "SELECT * FROM \"s\".\"t\" WHERE (\"price\" < $1 AND lower((\"name\" COLLATE \"C\")) LIKE $2 \
+            format!(
+                "SELECT {columns} FROM \"s\".\"t\" WHERE (\"price\" < $1 AND lower((\"name\" COLLATE \"C\")) LIKE $2 \
              AND (NOT ((\"note\" COLLATE \"C\") = ANY($3)))) ORDER BY \"price\" DESC NULLS FIRST, \
              \"id\" ASC NULLS LAST"
+            )
         );
         let Bound::One(Param::Text(Some(pattern))) = &r.params[1] else {
             panic!("{:?}", r.params)
@@ -406,6 +425,31 @@ mod tests {
             ),
             "((\"note\" COLLATE \"C\") <= $1 AND (((\"note\" COLLATE \"C\") < $1) OR \
              ((\"note\" COLLATE \"C\") = $1 AND \"id\" > $2)))"
+        );
+    }
+
+    #[test]
+    fn a_tenant_scoped_table_filters_on_the_tenant_first() {
+        let select = checked(Filter::field("price", Op::Lt, 10), &[Sort::asc("price")]);
+        let table = Statements::new("\"s\".\"t\"".to_owned(), true, &FIELDS);
+        let r = super::select(&table, &select);
+        assert!(
+            r.sql.ends_with(
+                "WHERE \"tenant_id\" = $1 AND \"price\" < $2 ORDER BY \"price\" ASC NULLS LAST, \
+                 \"id\" ASC NULLS LAST"
+            ),
+            "{}",
+            r.sql
+        );
+        let r = super::count(&table, None);
+        assert_eq!(
+            r.sql,
+            "SELECT count(*) FROM \"s\".\"t\" WHERE \"tenant_id\" = $1"
+        );
+        let plain = Statements::new("\"s\".\"t\"".to_owned(), false, &FIELDS);
+        assert_eq!(
+            super::count(&plain, None).sql,
+            "SELECT count(*) FROM \"s\".\"t\""
         );
     }
 }

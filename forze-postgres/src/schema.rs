@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use forze_core::{Error, FieldSchema, Result};
+use forze_core::{Error, FieldKind, FieldSchema, Result, Tenancy};
 
 use crate::client::PostgresClient;
-use crate::columns::{META, sql_type};
+use crate::columns::{META, TENANT_ID, sql_type};
 use crate::config::PostgresDocumentConfig;
 use crate::error::{from_sqlx, timed_out};
 
@@ -24,7 +24,12 @@ pub(crate) async fn check_table(
     document: &str,
     config: &PostgresDocumentConfig,
     fields: &[FieldSchema],
+    tenancy: Tenancy,
 ) -> Result<()> {
+    if tenancy == Tenancy::Schema {
+        // one table per tenant: the store checks each tenant's table on its first call
+        return Ok(());
+    }
     let what = format!("document `{document}`");
     let table = config.qualified_name();
     let (mut conn, limit) = client.connected()?.acquire(&what, Some(&table)).await?;
@@ -48,9 +53,10 @@ pub(crate) async fn check_table(
         .into_iter()
         .map(|(name, ty, nullable)| (name, (ty, nullable)))
         .collect();
-    let wanted = META
-        .iter()
-        .map(|m| (m.name, m.kind, false))
+    let tenant = (tenancy == Tenancy::Column).then_some((TENANT_ID, FieldKind::Uuid, false));
+    let wanted = tenant
+        .into_iter()
+        .chain(META.iter().map(|m| (m.name, m.kind, false)))
         .chain(fields.iter().map(|f| (f.name, f.kind, f.nullable)));
     for (name, kind, nullable) in wanted {
         let expected = sql_type(kind);
@@ -78,7 +84,14 @@ pub(crate) async fn check_table(
 /// Check every document table registered on `client` (and its fields, where already known).
 pub(crate) async fn check_registered(client: &PostgresClient) -> Result<()> {
     for doc in client.registered_documents() {
-        check_table(client, &doc.name, &doc.config, doc.fields.unwrap_or(&[])).await?;
+        check_table(
+            client,
+            &doc.name,
+            &doc.config,
+            doc.fields.unwrap_or(&[]),
+            doc.tenancy,
+        )
+        .await?;
     }
     Ok(())
 }

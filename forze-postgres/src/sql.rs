@@ -5,9 +5,12 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use forze_core::{Document, DocumentSpec, FieldKind, FieldSchema, IndexSpec, SortOrder};
+use forze_core::{
+    Document, DocumentSpec, Error, FieldKind, FieldSchema, IndexSpec, Result, SortOrder, Tenancy,
+};
+use uuid::Uuid;
 
-use crate::columns::{META, sql_type};
+use crate::columns::{ID, META, TENANT_ID, sql_type};
 use crate::config::PostgresDocumentConfig;
 use crate::ident::quote_ident;
 
@@ -44,12 +47,28 @@ const MAX_NAME: usize = 63;
 /// );
 /// ```
 pub fn create_table_sql(config: &PostgresDocumentConfig, fields: &'static [FieldSchema]) -> String {
-    let meta = META.iter().map(|m| (m.name, m.kind, m.constraint));
+    table_sql(&config.qualified_name(), fields, false)
+}
+
+/// `CREATE TABLE IF NOT EXISTS {table}`: with `tenant_column`, a `tenant_id uuid NOT NULL`
+/// column first and the primary key `(tenant_id, id)` (two tenants may hold the same id).
+fn table_sql(table: &str, fields: &[FieldSchema], tenant_column: bool) -> String {
+    let meta = META.iter().map(|m| {
+        let constraint = if tenant_column && m.name == ID.name {
+            "NOT NULL"
+        } else {
+            m.constraint
+        };
+        (m.name, m.kind, constraint)
+    });
     let fields = fields.iter().map(|f| {
         let constraint = if f.nullable { "" } else { "NOT NULL" };
         (f.name, f.kind, constraint)
     });
-    let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (", config.qualified_name());
+    let mut sql = format!("CREATE TABLE IF NOT EXISTS {table} (");
+    if tenant_column {
+        let _ = write!(sql, "{} uuid NOT NULL, ", quote_ident(TENANT_ID));
+    }
     for (i, (name, kind, constraint)) in meta.chain(fields).enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let space = if constraint.is_empty() { "" } else { " " };
@@ -58,6 +77,14 @@ pub fn create_table_sql(config: &PostgresDocumentConfig, fields: &'static [Field
             "{sep}{} {}{space}{constraint}",
             quote_ident(name),
             sql_type(kind).column
+        );
+    }
+    if tenant_column {
+        let _ = write!(
+            sql,
+            ", PRIMARY KEY ({}, {})",
+            quote_ident(TENANT_ID),
+            quote_ident(ID.name)
         );
     }
     sql.push(')');
@@ -74,6 +101,15 @@ pub fn create_table_sql(config: &PostgresDocumentConfig, fields: &'static [Field
 /// bytes is cut and ends in a hash of the full name, so it stays unique. The Postgres store maps
 /// a violation of a unique index named so to the [`IndexSpec::conflict`] error every backend
 /// returns.
+///
+/// # Tenancy
+///
+/// For a row-level tenant-scoped spec (`#[document_spec(tenant = "column")]`) the table starts
+/// with a `tenant_id uuid NOT NULL` column, its primary key is `(tenant_id, id)` (two tenants may
+/// hold the same id), and every index and unique constraint leads with `tenant_id` (a unique
+/// value is unique per tenant; every statement filters on the tenant first). A
+/// schema-per-tenant spec (`tenant = "schema"`) has one table per tenant: create each with
+/// [`tenant_schema_sql`] (this function renders the same layout in the config's own schema).
 ///
 /// Meant for demos and tests, like `create_table_sql`; production schemas belong in migrations
 /// (copy these statements into one).
@@ -105,44 +141,141 @@ pub fn create_table_sql(config: &PostgresDocumentConfig, fields: &'static [Field
 ///     "CREATE INDEX IF NOT EXISTS \"products_price_desc_name_idx\" ON \"shop\".\"products\" \
 ///      (\"price\" DESC, \"name\" COLLATE \"C\")"
 /// );
+///
+/// #[derive(Document)]
+/// #[document_spec(name = "invoices", tenant = "column", unique(number))]
+/// pub struct Invoice {
+///     pub number: String,
+/// }
+/// let sql = schema_sql(&PostgresDocumentConfig::table("shop", "invoices"), &INVOICE_SPEC);
+/// assert!(sql[0].starts_with("CREATE TABLE IF NOT EXISTS \"shop\".\"invoices\" (\"tenant_id\" uuid NOT NULL, \"id\" uuid NOT NULL"));
+/// assert!(sql[0].ends_with(", PRIMARY KEY (\"tenant_id\", \"id\"))"));
+/// assert!(sql[1].ends_with("(\"tenant_id\", \"number\" COLLATE \"C\")"));
 /// ```
 pub fn schema_sql<D: Document>(
     config: &PostgresDocumentConfig,
     spec: &DocumentSpec<D>,
 ) -> Vec<String> {
-    schema_sql_of(config, D::FIELDS, spec.indexes)
+    let tenant_column = spec.tenancy == Tenancy::Column;
+    render_schema(
+        &config.qualified_name(),
+        &config.table,
+        D::FIELDS,
+        spec.indexes,
+        tenant_column,
+    )
 }
 
 /// [`schema_sql`] from a field schema and indexes rather than a typed spec (for untyped
-/// bindings, like [`create_table_sql`]).
+/// bindings, like [`create_table_sql`]), for a spec without tenancy.
 pub fn schema_sql_of(
     config: &PostgresDocumentConfig,
     fields: &'static [FieldSchema],
     indexes: &[IndexSpec],
 ) -> Vec<String> {
-    let table = config.qualified_name();
-    let mut out = vec![create_table_sql(config, fields)];
+    render_schema(
+        &config.qualified_name(),
+        &config.table,
+        fields,
+        indexes,
+        false,
+    )
+}
+
+/// The schema of one tenant of a schema-per-tenant spec (`#[document_spec(tenant = "schema")]`):
+/// `CREATE SCHEMA IF NOT EXISTS` for the tenant's schema, then [`schema_sql`]'s table and indexes
+/// in it. Run them in order when a tenant is provisioned (the store does not create schemas on
+/// its own: a call for a tenant whose table is missing is a `Config` error naming it).
+///
+/// The schema is `<prefix>_<tenant>`: the prefix is
+/// [`PostgresDocumentConfig::tenant_schema_prefix`] (by default the config's schema), the tenant
+/// its uuid in lowercase hex without hyphens; the table keeps the config's table name.
+///
+/// # Errors
+///
+/// `Config` if the spec is not schema-per-tenant, or the prefix is not `[a-z_][a-z0-9_]*` of at
+/// most 30 bytes (the schema name must fit Postgres' 63).
+///
+/// # Examples
+///
+/// ```
+/// use forze_core::Document;
+/// use forze_postgres::{PostgresDocumentConfig, tenant_schema_sql};
+/// use uuid::Uuid;
+///
+/// #[derive(Document)]
+/// #[document_spec(name = "notes", tenant = "schema", index(title))]
+/// pub struct Note {
+///     pub title: String,
+/// }
+///
+/// let config = PostgresDocumentConfig::table("app", "notes").tenant_schema_prefix("tenant");
+/// let tenant = Uuid::from_u128(0x0192_0000_0000_7000_8000_0000_0000_0001);
+/// let sql = tenant_schema_sql(&config, &NOTE_SPEC, tenant)?;
+/// let schema = "\"tenant_01920000000070008000000000000001\"";
+/// assert_eq!(sql[0], format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
+/// assert!(sql[1].starts_with(&format!("CREATE TABLE IF NOT EXISTS {schema}.\"notes\"")));
+/// assert!(sql[2].ends_with(&format!("ON {schema}.\"notes\" (\"title\" COLLATE \"C\")")));
+/// # Ok::<(), forze_core::Error>(())
+/// ```
+pub fn tenant_schema_sql<D: Document>(
+    config: &PostgresDocumentConfig,
+    spec: &DocumentSpec<D>,
+    tenant: Uuid,
+) -> Result<Vec<String>> {
+    if spec.tenancy != Tenancy::Schema {
+        return Err(Error::config(format!(
+            "document `{}`: tenant_schema_sql is for a schema-per-tenant spec \
+             (`tenant = \"schema\"`), this one's tenancy is `{}`; use schema_sql",
+            spec.name, spec.tenancy
+        )));
+    }
+    config.validate_tenant_prefix(&spec.name)?;
+    let schema = config.tenant_schema(tenant);
+    let mut out = vec![format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        quote_ident(&schema)
+    )];
+    out.extend(render_schema(
+        &config.qualified_in(&schema),
+        &config.table,
+        D::FIELDS,
+        spec.indexes,
+        false,
+    ));
+    Ok(out)
+}
+
+/// The table and its indexes; with `tenant_column`, `tenant_id` leads the key and every index.
+fn render_schema(
+    table: &str,
+    table_name: &str,
+    fields: &[FieldSchema],
+    indexes: &[IndexSpec],
+    tenant_column: bool,
+) -> Vec<String> {
+    let mut out = vec![table_sql(table, fields, tenant_column)];
     for index in indexes {
-        let columns: Vec<String> = index
-            .fields
-            .iter()
-            .map(|column| {
-                let text = fields
-                    .iter()
-                    .any(|f| f.name == column.name && f.kind == FieldKind::Text);
-                let collate = if text { " COLLATE \"C\"" } else { "" };
-                let desc = if column.order == SortOrder::Desc {
-                    " DESC"
-                } else {
-                    ""
-                };
-                format!("{}{collate}{desc}", quote_ident(column.name))
-            })
-            .collect();
+        let mut columns: Vec<String> = Vec::with_capacity(index.fields.len() + 1);
+        if tenant_column {
+            columns.push(quote_ident(TENANT_ID));
+        }
+        columns.extend(index.fields.iter().map(|column| {
+            let text = fields
+                .iter()
+                .any(|f| f.name == column.name && f.kind == FieldKind::Text);
+            let collate = if text { " COLLATE \"C\"" } else { "" };
+            let desc = if column.order == SortOrder::Desc {
+                " DESC"
+            } else {
+                ""
+            };
+            format!("{}{collate}{desc}", quote_ident(column.name))
+        }));
         let unique = if index.unique { "UNIQUE " } else { "" };
         out.push(format!(
             "CREATE {unique}INDEX IF NOT EXISTS {} ON {table} ({})",
-            quote_ident(&index_name(&config.table, index)),
+            quote_ident(&index_name(table_name, index)),
             columns.join(", ")
         ));
     }
@@ -177,11 +310,20 @@ pub(crate) fn index_name(table: &str, index: &IndexSpec) -> String {
     stem + &tail
 }
 
-/// The fixed statements of one document table, rendered once at bind time.
+/// The fixed statements of one document table, rendered once (at bind time; per tenant in
+/// schema-per-tenant mode, whose tables differ by schema).
+///
+/// The one place statements get their tenant scope: for a row-level tenant-scoped table
+/// (`tenant_column`), every statement takes the tenant as `$1`, writes it on insert and
+/// compares `"tenant_id" = $1` in every `WHERE`; its other parameters follow from `$2`. The
+/// store binds `$1` in one place too ([`Target::query`](crate::target::Target::query)), and the
+/// query renderer ([`crate::query`]) starts from [`Statements::scope`].
 #[derive(Debug)]
 pub(crate) struct Statements {
     /// `"schema"."table"`.
     pub(crate) table: String,
+    /// Whether `$1` is the tenant and every statement filters on it.
+    pub(crate) tenant_column: bool,
     /// The selected column list: metadata, then fields in schema order.
     columns: String,
     pub(crate) insert: Arc<str>,
@@ -194,8 +336,7 @@ pub(crate) struct Statements {
 }
 
 impl Statements {
-    pub(crate) fn new(config: &PostgresDocumentConfig, fields: &[FieldSchema]) -> Self {
-        let table = config.qualified_name();
+    pub(crate) fn new(table: String, tenant_column: bool, fields: &[FieldSchema]) -> Self {
         let all = || {
             META.iter()
                 .map(|m| (m.name, m.kind))
@@ -203,57 +344,103 @@ impl Statements {
         };
         let names: Vec<String> = all().map(|(name, _)| quote_ident(name)).collect();
         let columns = names.join(", ");
+        // `$1` is the tenant when the table has a tenant column
+        let base = usize::from(tenant_column);
+        let p = |i: usize| format!("${}", i + base);
         let arrays: Vec<String> = all()
             .map(|(_, kind)| sql_type(kind).array)
             .enumerate()
-            .map(|(i, ty)| format!("${}::{ty}", i + 1))
+            .map(|(i, ty)| format!("{}::{ty}", p(i + 1)))
             .collect();
+        let (scope, and_scope, insert_cols, insert_vals, key) = if tenant_column {
+            let t = quote_ident(TENANT_ID);
+            (
+                format!("{t} = $1 AND "),
+                format!(" AND {t} = $1"),
+                format!("{t}, {columns}"),
+                "$1::uuid, ".to_owned(),
+                format!("{t}, \"id\""),
+            )
+        } else {
+            (
+                String::new(),
+                String::new(),
+                columns.clone(),
+                String::new(),
+                "\"id\"".to_owned(),
+            )
+        };
+        let unnest = arrays.join(", ");
         let insert = format!(
-            "INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({}) RETURNING {columns}",
-            arrays.join(", ")
+            "INSERT INTO {table} ({insert_cols}) SELECT {insert_vals}* FROM UNNEST({unnest}) \
+             RETURNING {columns}"
         );
         let ensure = format!(
-            "INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({}) \
-             ON CONFLICT (\"id\") DO NOTHING RETURNING {columns}",
-            arrays.join(", ")
+            "INSERT INTO {table} ({insert_cols}) SELECT {insert_vals}* FROM UNNEST({unnest}) \
+             ON CONFLICT ({key}) DO NOTHING RETURNING {columns}"
         );
+        let (id, now) = (p(1), p(2));
         Statements {
-            get: format!("SELECT {columns} FROM {table} WHERE \"id\" = $1").into(),
-            get_locked: format!("SELECT {columns} FROM {table} WHERE \"id\" = $1 FOR UPDATE")
-                .into(),
-            get_many: format!("SELECT {columns} FROM {table} WHERE \"id\" = ANY($1)").into(),
-            touch: format!(
-                "UPDATE {table} SET \"rev\" = \"rev\" + 1, \"last_update_at\" = $2 \
-                 WHERE \"id\" = $1 RETURNING {columns}"
+            get: format!("SELECT {columns} FROM {table} WHERE {scope}\"id\" = {id}").into(),
+            get_locked: format!(
+                "SELECT {columns} FROM {table} WHERE {scope}\"id\" = {id} FOR UPDATE"
             )
             .into(),
-            delete: format!("DELETE FROM {table} WHERE \"id\" = ANY($1) RETURNING \"id\"").into(),
+            get_many: format!("SELECT {columns} FROM {table} WHERE {scope}\"id\" = ANY({id})")
+                .into(),
+            touch: format!(
+                "UPDATE {table} SET \"rev\" = \"rev\" + 1, \"last_update_at\" = {now} \
+                 WHERE \"id\" = {id}{and_scope} RETURNING {columns}"
+            )
+            .into(),
+            delete: format!("DELETE FROM {table} WHERE {scope}\"id\" = ANY({id}) RETURNING \"id\"")
+                .into(),
             insert: insert.into(),
             ensure: ensure.into(),
             table,
+            tenant_column,
             columns,
         }
     }
 
-    /// One optimistic update of the given fields. Parameters: `$1` id, `$2` expected rev,
-    /// `$3..` the field values in `fields` order, then `now`. Changes the row only if some field
-    /// differs from its new value, so a no-op writes nothing and keeps `rev`.
+    /// How many leading parameters the tenant scope takes (`$1`, or none).
+    pub(crate) fn scope_params(&self) -> usize {
+        usize::from(self.tenant_column)
+    }
+
+    /// The tenant condition every `WHERE` of this table starts with, if it has one.
+    pub(crate) fn scope(&self) -> Option<String> {
+        self.tenant_column
+            .then(|| format!("{} = $1", quote_ident(TENANT_ID)))
+    }
+
+    /// One optimistic update of the given fields. Parameters (after the tenant's `$1`, if any):
+    /// id, expected rev, the field values in `fields` order, then `now`. Changes the row only if
+    /// some field differs from its new value, so a no-op writes nothing and keeps `rev`.
     pub(crate) fn update(&self, fields: &[&FieldSchema]) -> String {
+        let base = self.scope_params();
         let mut set = String::new();
         let mut differs = String::new();
         for (i, field) in fields.iter().enumerate() {
             let col = quote_ident(field.name);
-            let param = i + 3;
+            let param = i + 3 + base;
             let sep = if i == 0 { "" } else { ", " };
             let or = if i == 0 { "" } else { " OR " };
             let _ = write!(set, "{sep}{col} = ${param}");
             let _ = write!(differs, "{or}{col} IS DISTINCT FROM ${param}");
         }
-        let now = fields.len() + 3;
+        let now = fields.len() + 3 + base;
+        let scope = self
+            .scope()
+            .map(|s| format!(" AND {s}"))
+            .unwrap_or_default();
         format!(
             "UPDATE {} SET {set}, \"rev\" = \"rev\" + 1, \"last_update_at\" = ${now} \
-             WHERE \"id\" = $1 AND \"rev\" = $2 AND ({differs}) RETURNING {}",
-            self.table, self.columns
+             WHERE \"id\" = ${} AND \"rev\" = ${}{scope} AND ({differs}) RETURNING {}",
+            self.table,
+            1 + base,
+            2 + base,
+            self.columns
         )
     }
 
@@ -275,7 +462,11 @@ mod tests {
 
     #[test]
     fn update_sql_sets_compares_and_bumps() {
-        let s = Statements::new(&PostgresDocumentConfig::table("s", "t"), &FIELDS);
+        let s = Statements::new(
+            PostgresDocumentConfig::table("s", "t").qualified_name(),
+            false,
+            &FIELDS,
+        );
         let fields: Vec<&FieldSchema> = FIELDS.iter().collect();
         assert_eq!(
             s.update(&fields),
@@ -288,7 +479,11 @@ mod tests {
 
     #[test]
     fn insert_binds_one_array_per_column() {
-        let s = Statements::new(&PostgresDocumentConfig::table("s", "t"), &FIELDS);
+        let s = Statements::new(
+            PostgresDocumentConfig::table("s", "t").qualified_name(),
+            false,
+            &FIELDS,
+        );
         assert!(s.insert.contains(
             "UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], $4::timestamptz[], $5::text[], \
              $6::jsonb[])"

@@ -11,23 +11,24 @@ use forze_core::query::{Predicate, Select};
 use forze_core::store::{
     BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Updated,
 };
-use forze_core::{Error, ErrorKind, FieldSchema, IndexSpec, Result, Row};
+use forze_core::{Error, ErrorKind, FieldSchema, IndexSpec, Result, Row, Tenancy};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{AssertSqlSafe, Connection, PgConnection, Postgres};
+use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::{MappedMutexGuard, MutexGuard, OnceCell};
 use uuid::Uuid;
 
 use crate::client::PostgresClient;
-use crate::codec::{Column, Param, PgQuery, decode_row, encode, micros};
-use crate::columns::{is_meta, meta_names};
+use crate::codec::{Column, Param, decode_row, encode, micros};
+use crate::columns::{TENANT_ID, is_meta, meta_names};
 use crate::config::PostgresDocumentConfig;
 use crate::error::{UNIQUE_VIOLATION, constraint, from_sqlx, sqlstate, timed_out};
 use crate::ident::validate_ident;
 use crate::query;
 use crate::schema;
-use crate::sql::{Statements, index_name};
+use crate::sql::index_name;
+use crate::target::{Scoping, Target};
 use crate::tx::PostgresTransaction;
 
 /// How many ids a not-found message lists before it says "and N more".
@@ -41,9 +42,18 @@ const ENSURE_ATTEMPTS: usize = 3;
 ///
 /// # Tenants
 ///
-/// Tenancy is not supported: one table holds every document. A call whose
-/// [`StoreCx::tenant`] is `Some` (a context from `ctx.with_tenant(..)`) fails with
-/// [`ErrorKind::Config`] naming the document, instead of mixing the tenants' documents.
+/// As the binding's [`Tenancy`] declares (`#[document_spec(tenant = "...")]`):
+///
+/// - none: one table; a call carrying a tenant is [`ErrorKind::Config`].
+/// - `column`: one table with a `tenant_id` column (see [`schema_sql`](crate::schema_sql)): the
+///   tenant ([`StoreCx::tenant`]) is written on insert and compared first in every statement,
+///   so a call sees and changes only its tenant's rows; a call without a tenant is `Config`.
+/// - `schema`: each tenant's table in its own schema, `<prefix>_<tenant>`
+///   ([`PostgresDocumentConfig::tenant_schema_prefix`]), created by running
+///   [`tenant_schema_sql`](crate::tenant_schema_sql) when the tenant is provisioned. The
+///   store checks once per tenant that its table exists: if not, the call is `Config` naming
+///   the table and how to provision it (nothing is created implicitly). A call without a
+///   tenant is `Config`.
 ///
 /// # Examples
 ///
@@ -98,6 +108,19 @@ impl DocumentBackend for PostgresDocumentBackend {
             }
         }
         forze_core::spec::check_indexes(name, binding.fields, binding.indexes)?;
+        match binding.tenancy {
+            Tenancy::Column => {
+                if let Some(field) = binding.fields.iter().find(|f| f.name == TENANT_ID) {
+                    return Err(Error::config(format!(
+                        "document `{name}`: field `{}` clashes with the tenant column of a \
+                         tenant-scoped table (`tenant = \"column\"`); rename the field",
+                        field.name
+                    )));
+                }
+            }
+            Tenancy::Schema => self.config.validate_tenant_prefix(name)?,
+            _ => {}
+        }
         let uniques = binding
             .indexes
             .iter()
@@ -105,12 +128,13 @@ impl DocumentBackend for PostgresDocumentBackend {
             .map(|index| (index_name(&self.config.table, index), *index))
             .collect();
         self.client
-            .record_fields(name, &self.config, binding.fields);
+            .record_fields(name, &self.config, binding.fields, binding.tenancy);
         Ok(Arc::new(PostgresDocumentStore {
             client: self.client.clone(),
             name: name.into(),
             what: format!("document `{name}`"),
-            sql: Statements::new(&self.config, binding.fields),
+            scoping: Scoping::new(binding.tenancy, &self.config, binding.fields),
+            tenancy: binding.tenancy,
             config: self.config.clone(),
             fields: binding.fields,
             uniques,
@@ -128,7 +152,9 @@ struct PostgresDocumentStore {
     fields: &'static [FieldSchema],
     /// The declared unique constraints, by the name of their index (see `schema_sql`).
     uniques: Vec<(String, IndexSpec)>,
-    sql: Statements,
+    tenancy: Tenancy,
+    /// The statements and how they are scoped to the tenant: every statement goes through it.
+    scoping: Scoping,
     checked: OnceCell<()>,
 }
 
@@ -136,7 +162,8 @@ impl fmt::Debug for PostgresDocumentStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresDocumentStore")
             .field("document", &self.name)
-            .field("table", &self.sql.table)
+            .field("table", &self.scoping.describe())
+            .field("tenancy", &self.tenancy)
             .field("fields", &self.fields.len())
             .finish_non_exhaustive()
     }
@@ -270,10 +297,6 @@ async fn finish<T>(
     }
 }
 
-fn query(sql: &Arc<str>) -> PgQuery {
-    sqlx::query(AssertSqlSafe(Arc::clone(sql)))
-}
-
 fn list_ids(ids: &[Uuid]) -> String {
     let mut out: Vec<String> = ids
         .iter()
@@ -295,12 +318,12 @@ struct EncodedPatch {
 }
 
 impl PostgresDocumentStore {
-    fn map(&self, cause: Cause) -> Error {
+    fn map(&self, t: &Target, cause: Cause) -> Error {
         match cause {
             Cause::Forze(e) => e,
             Cause::Sql(e) => match self.unique_broken(&e) {
                 Some(index) => index.conflict(&self.name),
-                None => from_sqlx(e, &self.what, Some(&self.sql.table)),
+                None => from_sqlx(e, &self.what, Some(t.table())),
             },
             Cause::Timeout(after) => timed_out(&self.what, after),
         }
@@ -319,7 +342,7 @@ impl PostgresDocumentStore {
     }
 
     /// Apply an operation's side effects on the connection and map its error.
-    fn settle<T>(&self, conn: &mut Conn<'_>, res: Op<T>) -> Result<T> {
+    fn settle<T>(&self, t: &Target, conn: &mut Conn<'_>, res: Op<T>) -> Result<T> {
         match res {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -328,24 +351,17 @@ impl PostgresDocumentStore {
                     Conn::Pool(c) if e.close => c.close_on_drop(),
                     _ => {}
                 }
-                let err = self.map(e.cause);
+                let err = self.map(t, e.cause);
                 Err(if e.unsent { err.not_applied() } else { err })
             }
         }
     }
 
-    /// Tenancy is not supported: a call carrying a tenant is refused rather than served from
-    /// the one shared table (which would mix the tenants' documents).
-    fn no_tenant(&self, cx: &StoreCx) -> Result<()> {
-        match cx.tenant {
-            None => Ok(()),
-            Some(tenant) => Err(Error::config(format!(
-                "{}: the call carries tenant {tenant}, but tenancy is not supported by the \
-                 Postgres store (one table holds every document); call it from a context \
-                 without a tenant, or register a document backend with tenancy support",
-                self.what
-            ))),
-        }
+    /// The target of a call: its tenant checked against the spec's tenancy (a call across
+    /// tenants is refused here, never run), and the statements scoped to it.
+    fn target(&self, cx: &StoreCx) -> Result<Target> {
+        self.tenancy.check(&self.name, cx.tenant)?;
+        Ok(self.scoping.target(cx.tenant))
     }
 
     fn not_found(&self, id: Uuid) -> Error {
@@ -454,7 +470,13 @@ impl PostgresDocumentStore {
         }
         self.checked
             .get_or_try_init(|| {
-                schema::check_table(&self.client, &self.name, &self.config, self.fields)
+                schema::check_table(
+                    &self.client,
+                    &self.name,
+                    &self.config,
+                    self.fields,
+                    self.tenancy,
+                )
             })
             .await
             .map(|_| ())
@@ -465,15 +487,53 @@ impl PostgresDocumentStore {
     /// Nothing of the operation has been sent when this fails (no connection, a failed schema
     /// check, an unusable transaction), so every error is marked
     /// [`not_applied`](Error::not_applied): a failed write does not invalidate the cache.
-    async fn conn<'a>(&self, cx: &'a StoreCx) -> Result<(Conn<'a>, Option<Duration>)> {
-        self.conn_unsent(cx).await.map_err(Error::not_applied)
+    async fn conn<'a>(&self, cx: &'a StoreCx, t: &Target) -> Result<(Conn<'a>, Option<Duration>)> {
+        let (mut conn, limit) = self.conn_unsent(cx, t).await.map_err(Error::not_applied)?;
+        if let Some(tenant) = t.schema_tenant {
+            let res = self.tenant_table_exists(t, limit, conn.pg(), tenant).await;
+            self.settle(t, &mut conn, res).map_err(Error::not_applied)?;
+        }
+        Ok((conn, limit))
     }
 
-    async fn conn_unsent<'a>(&self, cx: &'a StoreCx) -> Result<(Conn<'a>, Option<Duration>)> {
+    /// Schema-per-tenant: check once per tenant that its table exists (nothing is created
+    /// implicitly), so that a tenant that was never provisioned gets an error saying so.
+    async fn tenant_table_exists(
+        &self,
+        t: &Target,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        tenant: Uuid,
+    ) -> Op<()> {
+        let exists: bool = run(
+            limit,
+            sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(t.table().to_owned())
+                .fetch_one(c),
+        )
+        .await?;
+        if !exists {
+            return Err(Error::config(format!(
+                "{}: tenant {tenant} has no table {} (the document is schema-per-tenant): \
+                 provision the tenant first by running forze_postgres::tenant_schema_sql for it",
+                self.what,
+                t.table()
+            ))
+            .into());
+        }
+        self.scoping.verified(tenant);
+        Ok(())
+    }
+
+    async fn conn_unsent<'a>(
+        &self,
+        cx: &'a StoreCx,
+        t: &Target,
+    ) -> Result<(Conn<'a>, Option<Duration>)> {
         self.check_schema_once().await?;
         let connected = self.client.connected()?;
         let Some(tx) = &cx.tx else {
-            let (conn, limit) = connected.acquire(&self.what, Some(&self.sql.table)).await?;
+            let (conn, limit) = connected.acquire(&self.what, Some(t.table())).await?;
             return Ok((Conn::Pool(conn), limit));
         };
         let limit = connected.client_timeout();
@@ -506,24 +566,26 @@ impl PostgresDocumentStore {
 
     async fn fetch_row(
         &self,
+        t: &Target,
         limit: Option<Duration>,
         c: &mut PgConnection,
         id: Uuid,
     ) -> Op<Option<Row>> {
-        let row = run(limit, query(&self.sql.get).bind(id).fetch_optional(c)).await?;
+        let row = run(limit, t.query(&t.sql.get).bind(id).fetch_optional(c)).await?;
         Ok(row.map(|r| self.decode(&r)).transpose()?)
     }
 
     async fn update_one(
         &self,
+        t: &Target,
         limit: Option<Duration>,
         c: &mut PgConnection,
         p: EncodedPatch,
         now: DateTime<Utc>,
     ) -> Op<Updated> {
         if !p.fields.is_empty() {
-            let sql: Arc<str> = self.sql.update(&p.fields).into();
-            let mut q = query(&sql).bind(p.id).bind(p.rev);
+            let sql: Arc<str> = t.sql.update(&p.fields).into();
+            let mut q = t.query(&sql).bind(p.id).bind(p.rev);
             for param in p.params {
                 q = param.bind(q);
             }
@@ -533,7 +595,7 @@ impl PostgresDocumentStore {
             }
         }
         // Nothing updated: missing, stale rev, or nothing to change.
-        match self.fetch_row(limit, c, p.id).await? {
+        match self.fetch_row(t, limit, c, p.id).await? {
             None => Err(self.not_found(p.id).into()),
             Some(row) if row.meta.rev != p.rev => Err(Error::new(
                 ErrorKind::RevisionMismatch,
@@ -551,6 +613,7 @@ impl PostgresDocumentStore {
     /// only: inside one, Postgres has aborted it).
     async fn insert_conflict(
         &self,
+        t: &Target,
         conn: &mut Conn<'_>,
         limit: Option<Duration>,
         ids: &[Uuid],
@@ -573,7 +636,7 @@ impl PostgresDocumentStore {
         } else {
             match run(
                 limit,
-                query(&self.sql.get_many)
+                t.query(&t.sql.get_many)
                     .bind(ids.to_vec())
                     .fetch_all(conn.pg()),
             )
@@ -611,6 +674,7 @@ impl PostgresDocumentStore {
     /// (or a savepoint in the caller's), all or nothing.
     async fn update_op(
         &self,
+        t: &Target,
         conn: &mut Conn<'_>,
         limit: Option<Duration>,
         mut patches: Vec<EncodedPatch>,
@@ -619,13 +683,13 @@ impl PostgresDocumentStore {
         if patches.len() == 1
             && let Some(p) = patches.pop()
         {
-            return Ok(vec![self.update_one(limit, conn.pg(), p, now).await?]);
+            return Ok(vec![self.update_one(t, limit, conn.pg(), p, now).await?]);
         }
         let mut sub = begin(limit, conn.pg()).await?;
         let mut out = Vec::with_capacity(patches.len());
         let mut res = Ok(());
         for p in patches {
-            match self.update_one(limit, &mut sub, p, now).await {
+            match self.update_one(t, limit, &mut sub, p, now).await {
                 Ok(u) => out.push(u),
                 Err(e) => {
                     res = Err(e);
@@ -639,13 +703,14 @@ impl PostgresDocumentStore {
     /// Delete `ids` (distinct, non-empty) with one statement; missing ids fail the call.
     async fn delete_in(
         &self,
+        t: &Target,
         limit: Option<Duration>,
         c: &mut PgConnection,
         ids: &[Uuid],
     ) -> Op<()> {
         let rows = run(
             limit,
-            query(&self.sql.delete).bind(ids.to_vec()).fetch_all(c),
+            t.query(&t.sql.delete).bind(ids.to_vec()).fetch_all(c),
         )
         .await?;
         let deleted: HashSet<Uuid> = rows
@@ -678,15 +743,16 @@ impl PostgresDocumentStore {
     /// rolled back if any id is missing.
     async fn delete_op(
         &self,
+        t: &Target,
         conn: &mut Conn<'_>,
         limit: Option<Duration>,
         ids: Vec<Uuid>,
     ) -> Op<()> {
         if ids.len() == 1 {
-            return self.delete_in(limit, conn.pg(), &ids).await;
+            return self.delete_in(t, limit, conn.pg(), &ids).await;
         }
         let mut sub = begin(limit, conn.pg()).await?;
-        let res = self.delete_in(limit, &mut sub, &ids).await;
+        let res = self.delete_in(t, limit, &mut sub, &ids).await;
         finish(limit, sub, res).await
     }
 }
@@ -694,7 +760,7 @@ impl PostgresDocumentStore {
 impl DocumentStore for PostgresDocumentStore {
     fn insert<'a>(&'a self, cx: &'a StoreCx, rows: Vec<Row>) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
+            let t = self.target(cx)?;
             if rows.is_empty() {
                 return Ok(Vec::new());
             }
@@ -708,19 +774,19 @@ impl DocumentStore for PostgresDocumentStore {
             }
             let columns = self.encode_rows(&rows)?;
             drop(rows);
-            let (mut conn, limit) = self.conn(cx).await?;
-            let mut q = query(&self.sql.insert);
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let mut q = t.query(&t.sql.insert);
             for column in columns {
                 q = column.bind(q);
             }
             let res = run(limit, q.fetch_all(conn.pg())).await;
             let res = match res {
                 Err(e) if e.sqlstate().as_deref() == Some(UNIQUE_VIOLATION) => {
-                    Err(self.insert_conflict(&mut conn, limit, &ids, e).await)
+                    Err(self.insert_conflict(&t, &mut conn, limit, &ids, e).await)
                 }
                 other => other,
             };
-            let pg_rows = self.settle(&mut conn, res)?;
+            let pg_rows = self.settle(&t, &mut conn, res)?;
             drop(conn);
             let mut by_id: HashMap<Uuid, Row> = HashMap::with_capacity(pg_rows.len());
             for r in &pg_rows {
@@ -742,25 +808,25 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn ensure<'a>(&'a self, cx: &'a StoreCx, row: Row) -> BoxFuture<'a, Result<(Row, bool)>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
+            let t = self.target(cx)?;
             let id = row.meta.id;
             // Validate before taking a connection.
             let mut columns = Some(self.encode_rows(std::slice::from_ref(&row))?);
-            let (mut conn, limit) = self.conn(cx).await?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
             let res: Op<(Row, bool)> = async {
                 for _ in 0..ENSURE_ATTEMPTS {
                     let columns = match columns.take() {
                         Some(c) => c,
                         None => self.encode_rows(std::slice::from_ref(&row))?,
                     };
-                    let mut q = query(&self.sql.ensure);
+                    let mut q = t.query(&t.sql.ensure);
                     for column in columns {
                         q = column.bind(q);
                     }
                     if let Some(r) = run(limit, q.fetch_optional(conn.pg())).await? {
                         return Ok((self.decode(&r)?, true));
                     }
-                    if let Some(existing) = self.fetch_row(limit, conn.pg(), id).await? {
+                    if let Some(existing) = self.fetch_row(&t, limit, conn.pg(), id).await? {
                         return Ok((existing, false));
                     }
                     // Deleted between the insert and the read: try again.
@@ -775,7 +841,7 @@ impl DocumentStore for PostgresDocumentStore {
                 .into())
             }
             .await;
-            self.settle(&mut conn, res)
+            self.settle(&t, &mut conn, res)
         })
     }
 
@@ -786,7 +852,7 @@ impl DocumentStore for PostgresDocumentStore {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Vec<Updated>>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
+            let t = self.target(cx)?;
             if patches.is_empty() {
                 return Ok(Vec::new());
             }
@@ -795,9 +861,9 @@ impl DocumentStore for PostgresDocumentStore {
                 .map(|p| self.encode_patch(p))
                 .collect::<Result<Vec<_>>>()?;
             drop(patches);
-            let (mut conn, limit) = self.conn(cx).await?;
-            let res = self.update_op(&mut conn, limit, encoded, now).await;
-            self.settle(&mut conn, res)
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = self.update_op(&t, &mut conn, limit, encoded, now).await;
+            self.settle(&t, &mut conn, res)
         })
     }
 
@@ -808,17 +874,17 @@ impl DocumentStore for PostgresDocumentStore {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Row>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
-            let (mut conn, limit) = self.conn(cx).await?;
+            let t = self.target(cx)?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
             let res = run(
                 limit,
-                query(&self.sql.touch)
+                t.query(&t.sql.touch)
                     .bind(id)
                     .bind(micros(now))
                     .fetch_optional(conn.pg()),
             )
             .await;
-            match self.settle(&mut conn, res)? {
+            match self.settle(&t, &mut conn, res)? {
                 Some(r) => self.decode(&r),
                 None => Err(self.not_found(id)),
             }
@@ -827,15 +893,15 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
+            let t = self.target(cx)?;
             let mut seen = HashSet::with_capacity(ids.len());
             let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
             if ids.is_empty() {
                 return Ok(());
             }
-            let (mut conn, limit) = self.conn(cx).await?;
-            let res = self.delete_op(&mut conn, limit, ids).await;
-            self.settle(&mut conn, res)
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = self.delete_op(&t, &mut conn, limit, ids).await;
+            self.settle(&t, &mut conn, res)
         })
     }
 
@@ -846,16 +912,16 @@ impl DocumentStore for PostgresDocumentStore {
         lock: bool,
     ) -> BoxFuture<'a, Result<Option<Row>>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
-            let (mut conn, limit) = self.conn(cx).await?;
+            let t = self.target(cx)?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
             // A lock outside a transaction would be released at once: plain read.
             let sql = if lock && conn.in_tx() {
-                &self.sql.get_locked
+                &t.sql.get_locked
             } else {
-                &self.sql.get
+                &t.sql.get
             };
-            let res = run(limit, query(sql).bind(id).fetch_optional(conn.pg())).await;
-            self.settle(&mut conn, res)?
+            let res = run(limit, t.query(sql).bind(id).fetch_optional(conn.pg())).await;
+            self.settle(&t, &mut conn, res)?
                 .map(|r| self.decode(&r))
                 .transpose()
         })
@@ -863,19 +929,19 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn get_many<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
+            let t = self.target(cx)?;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            let (mut conn, limit) = self.conn(cx).await?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
             let res = run(
                 limit,
-                query(&self.sql.get_many)
+                t.query(&t.sql.get_many)
                     .bind(ids.to_vec())
                     .fetch_all(conn.pg()),
             )
             .await;
-            self.settle(&mut conn, res)?
+            self.settle(&t, &mut conn, res)?
                 .iter()
                 .map(|r| self.decode(r))
                 .collect()
@@ -884,12 +950,12 @@ impl DocumentStore for PostgresDocumentStore {
 
     fn find<'a>(&'a self, cx: &'a StoreCx, select: &'a Select) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
-            let rendered = query::select(self.sql.columns(), &self.sql.table, select);
+            let t = self.target(cx)?;
+            let rendered = query::select(&t.sql, select);
             let sql: Arc<str> = Arc::from(rendered.sql.as_str());
-            let (mut conn, limit) = self.conn(cx).await?;
-            let res = run(limit, rendered.bind(query(&sql)).fetch_all(conn.pg())).await;
-            self.settle(&mut conn, res)?
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = run(limit, rendered.bind(t.query(&sql)).fetch_all(conn.pg())).await;
+            self.settle(&t, &mut conn, res)?
                 .iter()
                 .map(|r| self.decode(r))
                 .collect()
@@ -902,13 +968,13 @@ impl DocumentStore for PostgresDocumentStore {
         filter: Option<&'a Predicate>,
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            self.no_tenant(cx)?;
-            let rendered = query::count(&self.sql.table, filter);
+            let t = self.target(cx)?;
+            let rendered = query::count(&t.sql, filter);
             let sql: Arc<str> = Arc::from(rendered.sql.as_str());
-            let (mut conn, limit) = self.conn(cx).await?;
-            let res = run(limit, rendered.bind(query(&sql)).fetch_one(conn.pg())).await;
-            let row = self.settle(&mut conn, res)?;
-            let n: i64 = sqlx::Row::try_get(&row, 0).map_err(|e| self.map(Cause::Sql(e)))?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = run(limit, rendered.bind(t.query(&sql)).fetch_one(conn.pg())).await;
+            let row = self.settle(&t, &mut conn, res)?;
+            let n: i64 = sqlx::Row::try_get(&row, 0).map_err(|e| self.map(&t, Cause::Sql(e)))?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }

@@ -22,9 +22,10 @@ use forze_core::testing::{
 };
 use forze_core::{
     CacheSpec, CacheStats, DepsRegistry, DocumentSpec, ExecutionContext, ExecutionRuntime,
-    L1PushStats, L1Spec, LifecyclePlan,
+    L1PushStats, L1Spec, LifecyclePlan, Tenancy,
 };
 use forze_redis::{RedisCache, RedisCacheConfig, RedisClient, RedisConfig};
+use uuid::Uuid;
 
 const L1_TTL: Duration = Duration::from_secs(60);
 /// How soon after a write returned on A its value must be read on B (a push takes about a
@@ -119,6 +120,8 @@ struct Replicas {
     namespace: String,
     store: MemoryDocumentStore,
     clock: Option<MockClock>,
+    /// The tenant every replica's context is bound to when a spec is tenant-scoped.
+    tenant: Uuid,
 }
 
 impl Replicas {
@@ -128,6 +131,7 @@ impl Replicas {
             namespace: unique_namespace(test),
             store: MemoryDocumentStore::new(),
             clock: None,
+            tenant: Uuid::now_v7(),
         }
     }
 
@@ -160,6 +164,11 @@ impl Replicas {
             runtime = runtime.with_clock(Arc::new(clock.clone()));
         }
         let ctx = runtime.context();
+        let ctx = if specs.iter().any(|s| s.tenancy.is_scoped()) {
+            ctx.with_tenant(self.tenant)
+        } else {
+            ctx
+        };
         for spec in specs {
             ctx.cache(spec).expect("lane");
         }
@@ -252,21 +261,11 @@ async fn a_write_on_a_is_read_on_b_within_100ms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_bound_contexts_get_pushes_too() {
     watchdog(async {
-        let spec = spec();
+        let spec = spec().with_tenancy(Tenancy::Column);
         let r = Replicas::new(redis_url(), "push-tenant");
+        // both replicas' contexts are bound to `r.tenant`
         let (a, b) = (r.armed(&spec).await, r.armed(&spec).await);
-        // any id will do as a tenant
-        let tenant = a.create(&spec, 0).await.id;
-        let (a, b) = (
-            Replica {
-                ctx: a.ctx.with_tenant(tenant),
-                client: a.client,
-            },
-            Replica {
-                ctx: b.ctx.with_tenant(tenant),
-                client: b.client,
-            },
-        );
+        assert_eq!(a.ctx.tenant(), Some(r.tenant));
         let doc = a.create(&spec, 10).await;
         hold(&b, &spec, &doc).await;
         let doc = a.update(&spec, &doc).await;

@@ -84,6 +84,12 @@ impl Coordinator {
                     spec.cache
                 )));
             }
+            if lane.tenancy != spec.tenancy {
+                return Err(Error::config(format!(
+                    "document `{}` is used in this runtime with two different tenancies (`{}` and `{}`); one spec per name",
+                    spec.name, lane.tenancy, spec.tenancy
+                )));
+            }
             return Ok(lane);
         }
         let (store, cache) = bind()?;
@@ -93,6 +99,7 @@ impl Coordinator {
         };
         let lane = Arc::new(DocumentLane::<D>::new(
             spec.name.clone(),
+            spec.tenancy,
             store,
             cache,
             &self.config,

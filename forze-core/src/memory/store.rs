@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{FieldSchema, Row};
 use crate::query::{META_FIELDS, Predicate, Scalar, Select, eval};
-use crate::spec::{IndexSpec, check_indexes};
+use crate::spec::{IndexSpec, Tenancy, check_indexes};
 use crate::store::{
     BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Transaction,
     TransactionManager, Updated,
@@ -102,7 +102,8 @@ impl Uniques {
 /// `RevisionMismatch` on a stale rev, `Conflict` ([`IndexSpec::conflict`]) on a write breaking a
 /// declared unique constraint, all-or-nothing batches, no-op updates that write nothing,
 /// lists sorted by any field or metadata then by id. Documents are kept per document name and
-/// per tenant ([`StoreCx::tenant`]).
+/// per tenant ([`StoreCx::tenant`]), in both [`Tenancy`] modes; a call whose tenant does not
+/// fit the binding's tenancy is `Config` ([`Tenancy::check`]).
 ///
 /// Transactions are copy-on-write: writes inside one are invisible to everyone else until
 /// commit; commit fails with `Conflict` (and applies nothing) if a document it wrote was changed
@@ -162,6 +163,7 @@ impl DocumentBackend for MemoryDocumentStore {
             name: binding.name.clone(),
             fields: binding.fields,
             uniques,
+            tenancy: binding.tenancy,
         }))
     }
 }
@@ -183,6 +185,7 @@ pub struct MemoryCollection {
     name: Cow<'static, str>,
     fields: &'static [FieldSchema],
     uniques: Uniques,
+    tenancy: Tenancy,
 }
 
 impl fmt::Debug for MemoryCollection {
@@ -403,6 +406,7 @@ fn list_ids(ids: &[Uuid]) -> String {
 impl MemoryCollection {
     /// Run `f` on the rows `cx` sees, atomically.
     fn with_view<R>(&self, cx: &StoreCx, f: impl FnOnce(&mut View<'_>) -> Result<R>) -> Result<R> {
+        self.tenancy.check(&self.name, cx.tenant)?;
         let key: TableKey = (self.name.clone(), cx.tenant);
         let mut tables = self.db.tables.lock();
         match &cx.tx {

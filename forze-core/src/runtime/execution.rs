@@ -295,7 +295,9 @@ impl ExecutionRuntime {
                 )?)),
             };
             let store = backend.bind(
-                &DocumentBinding::new(spec.name.clone(), D::FIELDS).with_indexes(spec.indexes),
+                &DocumentBinding::new(spec.name.clone(), D::FIELDS)
+                    .with_indexes(spec.indexes)
+                    .with_tenancy(spec.tenancy),
             )?;
             Ok((store, cache))
         })
@@ -378,9 +380,11 @@ impl ExecutionContext {
     /// # Errors
     ///
     /// `Config` if the spec has no `cache(...)`, no document backend, or no cache registered
-    /// under its cache name.
+    /// under its cache name; `Config` if the context's tenant does not fit the spec's
+    /// [`Tenancy`](crate::Tenancy).
     pub fn cache<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<CacheHandle> {
         let lane = self.runtime.lane(spec)?;
+        lane.check_tenant(self.tenant)?;
         let Some(cached) = &lane.cached else {
             return Err(Error::config(format!(
                 "document `{}` has no `cache(...)` in its spec, so it has no cache; add `cache(name = \"...\")` to its `#[document_spec]`",
@@ -580,12 +584,13 @@ impl DocumentAccess<'_> {
     ///
     /// `Config` naming the spec, the missing name and what is registered, if no document backend
     /// is registered for the spec, or the spec is cached and no cache is registered under its
-    /// cache name (reads are never silently uncached).
+    /// cache name (reads are never silently uncached); `Config` naming the spec if it is
+    /// tenant-scoped ([`Tenancy`](crate::Tenancy)) and this context has no tenant, or it is not
+    /// and this context has one.
     pub fn command<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<DocumentCommand<D>> {
-        Ok(DocumentCommand::new(
-            self.ctx.runtime.lane(spec)?,
-            self.ctx.port_scope(),
-        ))
+        let lane = self.ctx.runtime.lane(spec)?;
+        lane.check_tenant(self.ctx.tenant)?;
+        Ok(DocumentCommand::new(lane, self.ctx.port_scope()))
     }
 
     /// The query (read) port of `spec`.
@@ -594,9 +599,8 @@ impl DocumentAccess<'_> {
     ///
     /// As [`command`](Self::command).
     pub fn query<D: Document>(&self, spec: &DocumentSpec<D>) -> Result<DocumentQuery<D>> {
-        Ok(DocumentQuery::new(
-            self.ctx.runtime.lane(spec)?,
-            self.ctx.port_scope(),
-        ))
+        let lane = self.ctx.runtime.lane(spec)?;
+        lane.check_tenant(self.ctx.tenant)?;
+        Ok(DocumentQuery::new(lane, self.ctx.port_scope()))
     }
 }

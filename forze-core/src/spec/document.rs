@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::error::Result;
-use crate::spec::{CacheSpec, IndexSpec, validate_name};
+use crate::spec::{CacheSpec, IndexSpec, Tenancy, validate_name};
 
 /// Everything forze needs to know about a document type: its logical name, its caching, and its
 /// indexes and unique constraints.
@@ -37,6 +37,10 @@ pub struct DocumentSpec<D> {
     /// backend enforces the unique ones; Postgres creates all of them with
     /// `forze_postgres::schema_sql`.
     pub indexes: &'static [IndexSpec],
+    /// Whether the documents belong to tenants, from `#[document_spec(tenant = "column")]` (or
+    /// `"schema"`); [`Tenancy::None`] by default. A scoped spec is used from a context bound to
+    /// a tenant, a plain one from a context without: see [`Tenancy`].
+    pub tenancy: Tenancy,
     _document: PhantomData<fn() -> D>,
 }
 
@@ -60,6 +64,13 @@ impl<D> DocumentSpec<D> {
         self
     }
 
+    /// The same spec with its documents kept per tenant (see [`Tenancy`]).
+    #[must_use]
+    pub const fn with_tenancy(mut self, tenancy: Tenancy) -> Self {
+        self.tenancy = tenancy;
+        self
+    }
+
     /// Whether `field` alone is declared unique (`unique(field)`), so
     /// [`find_by`](crate::DocumentQuery::find_by) can look it up.
     pub fn is_unique(&self, field: &str) -> bool {
@@ -74,6 +85,7 @@ impl<D> DocumentSpec<D> {
             name,
             cache,
             indexes: &[],
+            tenancy: Tenancy::None,
             _document: PhantomData,
         }
     }
@@ -90,12 +102,16 @@ impl<D> Clone for DocumentSpec<D> {
     fn clone(&self) -> Self {
         Self::__new_unchecked(self.name.clone(), self.cache.clone())
             .__with_indexes_unchecked(self.indexes)
+            .with_tenancy(self.tenancy)
     }
 }
 
 impl<D> PartialEq for DocumentSpec<D> {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.cache == other.cache && self.indexes == other.indexes
+        self.name == other.name
+            && self.cache == other.cache
+            && self.indexes == other.indexes
+            && self.tenancy == other.tenancy
     }
 }
 
@@ -106,6 +122,7 @@ impl<D> fmt::Debug for DocumentSpec<D> {
             .field("name", &self.name)
             .field("cache", &self.cache)
             .field("indexes", &self.indexes)
+            .field("tenancy", &self.tenancy)
             .finish()
     }
 }

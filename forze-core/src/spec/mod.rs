@@ -4,6 +4,7 @@ mod cache;
 mod document;
 mod duration;
 mod index;
+mod tenancy;
 
 pub use cache::{
     AgeBasedTtl, CacheSpec, CacheSpecBuilder, DEFAULT_CACHE_TTL, DEFAULT_L1_CAPACITY, L1Spec,
@@ -12,6 +13,7 @@ pub use cache::{
 pub use document::DocumentSpec;
 pub use duration::{DURATION_FORM, parse_duration};
 pub use index::{IndexField, IndexSpec, check_indexes};
+pub use tenancy::Tenancy;
 
 use crate::error::{Error, Result};
 

@@ -14,6 +14,8 @@
 //! - [`read_through_suite`]: the coordinator's freshness guarantees (stale-set race, no
 //!   resurrection, single-flight, garbage payloads, replicas, transactions) on a given
 //!   [`Wiring`] of store and cache.
+//! - [`tenancy_isolation_suite`]: two tenants with the same ids and values; nothing of one is
+//!   seen, changed or evicted (in the cache) through the other, on every port.
 //!
 //! The fault injectors — [`FailingCache`] (fail or hang on demand), [`GatedStore`] (hold reads
 //! after they read, fail reads), [`CountingStore`] — and [`TestDepsModule`] (register any
@@ -54,6 +56,7 @@ mod faults;
 mod product;
 mod read_through;
 mod store_suite;
+mod tenancy_suite;
 mod unique_suite;
 
 use std::future::Future;
@@ -67,6 +70,10 @@ pub use product::{
 };
 pub use read_through::{Wiring, read_through_suite};
 pub use store_suite::{query_conformance, store_conformance, store_transaction_conformance};
+pub use tenancy_suite::{
+    TENANT_ITEM_SPEC, TenantItem, TenantItemCreate, TenantItemRead, TenantItemUpdate,
+    tenancy_isolation_suite, tenant_item_spec,
+};
 pub use unique_suite::{SKU_DOCUMENT, SKU_FIELDS, SKU_INDEXES, unique_conformance};
 
 /// How long [`watchdog`] waits.

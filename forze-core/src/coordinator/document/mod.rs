@@ -25,10 +25,12 @@ use crate::coordinator::l1::L1;
 use crate::coordinator::push::PushState;
 use crate::coordinator::xfetch::ElectionRng;
 use crate::coordinator::{CacheLane, CacheStats, CoordinatorConfig};
+use crate::error::Result;
 use crate::l1::{L1Config, build_store};
 use crate::model::Document;
 use crate::singleflight::SingleFlight;
 use crate::spec::CacheSpec;
+use crate::spec::Tenancy;
 use crate::store::DocumentStore;
 use crate::tx::TxScope;
 
@@ -41,6 +43,8 @@ pub(crate) struct DocumentLane<D: Document> {
     pub(crate) cached: Option<Arc<ReadThrough<D>>>,
     /// Which document holds a unique value, for lookups by a unique field of a cached spec.
     pub(crate) unique_ids: Option<UniqueIds>,
+    /// The spec's tenancy: every port checks its context's tenant against it.
+    pub(crate) tenancy: Tenancy,
 }
 
 impl<D: Document> fmt::Debug for DocumentLane<D> {
@@ -56,6 +60,7 @@ impl<D: Document> fmt::Debug for DocumentLane<D> {
 impl<D: Document> DocumentLane<D> {
     pub(crate) fn new(
         name: Cow<'static, str>,
+        tenancy: Tenancy,
         store: Arc<dyn DocumentStore>,
         cache: Option<(CacheSpec, Arc<dyn Cache>)>,
         config: &CoordinatorConfig,
@@ -77,7 +82,14 @@ impl<D: Document> DocumentLane<D> {
             store,
             cached,
             unique_ids,
+            tenancy,
         }
+    }
+
+    /// Refuse a context whose tenant does not fit the spec ([`Tenancy::check`]): the one check
+    /// every port makes when it is taken, so both backends (and the cache) agree.
+    pub(crate) fn check_tenant(&self, tenant: Option<Uuid>) -> Result<()> {
+        self.tenancy.check(&self.name, tenant)
     }
 
     pub(crate) fn cache_spec(&self) -> Option<&CacheSpec> {
