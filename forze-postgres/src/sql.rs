@@ -177,6 +177,54 @@ pub(crate) fn index_name(table: &str, index: &IndexSpec) -> String {
     stem + &tail
 }
 
+/// Insert or revision-checked update of a batch, one statement. Parameters: one array per
+/// column (as the insert), then the expected revs (`int8[]`, in the ids' order). A row whose id
+/// exists is updated only if its rev is the expected one (an uncorrelated `IN`, which Postgres
+/// runs as a hashed subplan: linear in the batch) and some field differs; the returned
+/// rows carry a last `inserted` column (`xmax = 0`: no earlier version, so the row is new).
+/// Rows neither inserted nor updated (stale rev, or nothing to change) are not returned.
+fn upsert_sql(table: &str, columns: &str, arrays: &[String], fields: &[FieldSchema]) -> String {
+    let expected = arrays.len() + 1;
+    let mut set = String::new();
+    let mut differs = Vec::with_capacity(fields.len());
+    for field in fields {
+        let col = quote_ident(field.name);
+        let _ = write!(set, "{col} = EXCLUDED.{col}, ");
+        differs.push(format!("\"cur\".{col} IS DISTINCT FROM EXCLUDED.{col}"));
+    }
+    let differs = if differs.is_empty() {
+        "FALSE".to_owned()
+    } else {
+        differs.join(" OR ")
+    };
+    format!(
+        "INSERT INTO {table} AS \"cur\" ({columns}) SELECT * FROM UNNEST({}) \
+         ON CONFLICT (\"id\") DO UPDATE SET {set}\"rev\" = \"cur\".\"rev\" + 1, \
+         \"last_update_at\" = EXCLUDED.\"last_update_at\" \
+         WHERE (\"cur\".\"id\", \"cur\".\"rev\") IN (SELECT * FROM UNNEST($1::uuid[], ${expected}::int8[])) \
+         AND ({differs}) \
+         RETURNING {columns}, (\"cur\".xmax = 0) AS \"inserted\"",
+        arrays.join(", ")
+    )
+}
+
+/// Touch a batch, one statement. Parameters: `$1` the ids (`uuid[]`), `$2` now.
+fn touch_many_sql(table: &str, columns: &str) -> String {
+    format!(
+        "UPDATE {table} SET \"rev\" = \"rev\" + 1, \"last_update_at\" = $2 \
+         WHERE \"id\" = ANY($1) RETURNING {columns}"
+    )
+}
+
+/// Delete the rows of a batch that are at their expected revs, one statement. Parameters: `$1`
+/// the ids (`uuid[]`), `$2` the expected revs (`int8[]`, same order). Returns the deleted ids.
+fn delete_at_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} AS \"cur\" USING UNNEST($1::uuid[], $2::int8[]) AS \"x\"(\"id\", \"rev\") \
+         WHERE \"cur\".\"id\" = \"x\".\"id\" AND \"cur\".\"rev\" = \"x\".\"rev\" RETURNING \"cur\".\"id\""
+    )
+}
+
 /// The fixed statements of one document table, rendered once at bind time.
 #[derive(Debug)]
 pub(crate) struct Statements {
@@ -191,6 +239,9 @@ pub(crate) struct Statements {
     pub(crate) get_many: Arc<str>,
     pub(crate) touch: Arc<str>,
     pub(crate) delete: Arc<str>,
+    pub(crate) upsert: Arc<str>,
+    pub(crate) touch_many: Arc<str>,
+    pub(crate) delete_at: Arc<str>,
 }
 
 impl Statements {
@@ -217,7 +268,11 @@ impl Statements {
              ON CONFLICT (\"id\") DO NOTHING RETURNING {columns}",
             arrays.join(", ")
         );
+        let upsert = upsert_sql(&table, &columns, &arrays, fields);
         Statements {
+            upsert: upsert.into(),
+            touch_many: touch_many_sql(&table, &columns).into(),
+            delete_at: delete_at_sql(&table).into(),
             get: format!("SELECT {columns} FROM {table} WHERE \"id\" = $1").into(),
             get_locked: format!("SELECT {columns} FROM {table} WHERE \"id\" = $1 FOR UPDATE")
                 .into(),
@@ -294,6 +349,24 @@ mod tests {
              $6::jsonb[])"
         ));
         assert!(s.ensure.contains("ON CONFLICT (\"id\") DO NOTHING"));
+    }
+
+    #[test]
+    fn batch_verbs_bind_arrays_only() {
+        let s = Statements::new(&PostgresDocumentConfig::table("s", "t"), &FIELDS);
+        assert_eq!(
+            &*s.upsert,
+            "INSERT INTO \"s\".\"t\" AS \"cur\" (\"id\", \"rev\", \"created_at\", \"last_update_at\", \
+             \"name\", \"data\") SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], \
+             $4::timestamptz[], $5::text[], $6::jsonb[]) ON CONFLICT (\"id\") DO UPDATE SET \
+             \"name\" = EXCLUDED.\"name\", \"data\" = EXCLUDED.\"data\", \"rev\" = \"cur\".\"rev\" + 1, \
+             \"last_update_at\" = EXCLUDED.\"last_update_at\" WHERE (\"cur\".\"id\", \"cur\".\"rev\") IN \
+             (SELECT * FROM UNNEST($1::uuid[], $7::int8[])) AND (\"cur\".\"name\" IS DISTINCT FROM EXCLUDED.\"name\" OR \"cur\".\"data\" IS DISTINCT FROM \
+             EXCLUDED.\"data\") RETURNING \"id\", \"rev\", \"created_at\", \"last_update_at\", \"name\", \
+             \"data\", (\"cur\".xmax = 0) AS \"inserted\""
+        );
+        assert!(s.touch_many.contains("WHERE \"id\" = ANY($1)"));
+        assert!(s.delete_at.contains("USING UNNEST($1::uuid[], $2::int8[])"));
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod product;
 mod read_through;
 mod store_suite;
 mod unique_suite;
+mod verbs_suite;
 
 use std::future::Future;
 use std::time::Duration;
@@ -68,6 +69,7 @@ pub use product::{
 pub use read_through::{Wiring, read_through_suite};
 pub use store_suite::{query_conformance, store_conformance, store_transaction_conformance};
 pub use unique_suite::{SKU_DOCUMENT, SKU_FIELDS, SKU_INDEXES, unique_conformance};
+pub use verbs_suite::write_verbs_conformance;
 
 /// How long [`watchdog`] waits.
 pub const WATCHDOG: Duration = Duration::from_secs(30);
