@@ -410,22 +410,35 @@ impl<D: Document> DocumentCommand<D> {
     /// # Examples
     ///
     /// ```
-    /// # use forze_core::testing::{PRODUCT_SPEC, ProductCreate};
-    /// # use forze_core::ErrorKind;
-    /// # async fn demo(ctx: forze_core::ExecutionContext) -> forze_core::Result<()> {
+    /// use forze_core::memory::MemoryDepsModule;
+    /// use forze_core::prelude::*;
+    /// use forze_core::{DepsRegistry, ErrorKind, ExecutionRuntime, LifecyclePlan};
+    ///
+    /// # #[derive(forze_core::Document)]
+    /// # #[document_spec(name = "products", cache(name = "products"))]
+    /// # pub struct Product { pub name: String, pub price: i32 }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// # let module = MemoryDepsModule::new().document("products").cache("products");
+    /// # let runtime = ExecutionRuntime::new(
+    /// #     DepsRegistry::from_modules([module.boxed()]).freeze()?,
+    /// #     LifecyclePlan::new().freeze()?,
+    /// # );
+    /// # let ctx = runtime.context();
     /// let products = ctx.document().command(&PRODUCT_SPEC)?;
+    /// let widget = |price| ProductCreate { name: "Widget".into(), price };
     /// let id = uuid::Uuid::now_v7();
     /// // absent: inserted at rev 1 (the rev passed is not checked)
-    /// let v1 = products.upsert(id, 0, ProductCreate::new("Widget", 10)).await?;
+    /// let v1 = products.upsert(id, 0, widget(10)).await?;
     /// assert_eq!(v1.rev, 1);
     /// // present at rev 1: replaced
-    /// let v2 = products.upsert(id, v1.rev, ProductCreate::new("Widget", 12)).await?;
+    /// let v2 = products.upsert(id, v1.rev, widget(12)).await?;
     /// assert_eq!((v2.rev, v2.price), (2, 12));
-    /// // a stale rev fails, naming the id
-    /// let stale = products.upsert(id, 1, ProductCreate::new("Widget", 9)).await;
-    /// assert_eq!(stale.unwrap_err().kind(), ErrorKind::RevisionMismatch);
-    /// # Ok(())
-    /// # }
+    /// // a stale rev fails, naming the id, and writes nothing
+    /// let stale = products.upsert(id, v1.rev, widget(9)).await.unwrap_err();
+    /// assert_eq!(stale.kind(), ErrorKind::RevisionMismatch);
+    /// assert!(stale.to_string().contains(&id.to_string()));
+    /// # Ok::<(), forze_core::Error>(())
+    /// # }).unwrap();
     /// ```
     ///
     /// # Errors
@@ -579,17 +592,28 @@ impl<D: Document> DocumentCommand<D> {
     /// # Examples
     ///
     /// ```
-    /// # use forze_core::testing::{PRODUCT_SPEC, ProductCreate};
-    /// # use forze_core::ErrorKind;
-    /// # async fn demo(ctx: forze_core::ExecutionContext) -> forze_core::Result<()> {
+    /// use forze_core::memory::MemoryDepsModule;
+    /// use forze_core::prelude::*;
+    /// use forze_core::{DepsRegistry, ErrorKind, ExecutionRuntime, LifecyclePlan};
+    ///
+    /// # #[derive(forze_core::Document)]
+    /// # #[document_spec(name = "products", cache(name = "products"))]
+    /// # pub struct Product { pub name: String, pub price: i32 }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// # let module = MemoryDepsModule::new().document("products").cache("products");
+    /// # let runtime = ExecutionRuntime::new(
+    /// #     DepsRegistry::from_modules([module.boxed()]).freeze()?,
+    /// #     LifecyclePlan::new().freeze()?,
+    /// # );
+    /// # let ctx = runtime.context();
     /// let products = ctx.document().command(&PRODUCT_SPEC)?;
-    /// let p = products.create(ProductCreate::new("Widget", 10)).await?;
+    /// let p = products.create(ProductCreate { name: "Widget".into(), price: 10 }).await?;
     /// let p2 = products.touch(p.id).await?;
     /// let stale = products.delete_at(p.id, p.rev).await.unwrap_err();
     /// assert_eq!(stale.kind(), ErrorKind::RevisionMismatch);
     /// products.delete_at(p.id, p2.rev).await?;
-    /// # Ok(())
-    /// # }
+    /// # Ok::<(), forze_core::Error>(())
+    /// # }).unwrap();
     /// ```
     ///
     /// # Errors
@@ -661,19 +685,34 @@ impl<D: Document> DocumentCommand<D> {
     /// # Examples
     ///
     /// ```
-    /// # use forze_core::testing::{PRODUCT_SPEC, Product, ProductCreate, ProductUpdate};
-    /// # async fn demo(ctx: forze_core::ExecutionContext) -> forze_core::Result<()> {
+    /// use forze_core::memory::MemoryDepsModule;
+    /// use forze_core::prelude::*;
+    /// use forze_core::{DepsRegistry, ErrorKind, ExecutionRuntime, LifecyclePlan};
+    ///
+    /// # #[derive(forze_core::Document)]
+    /// # #[document_spec(name = "products", cache(name = "products"))]
+    /// # pub struct Product { pub name: String, pub price: i32 }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// # let module = MemoryDepsModule::new().document("products").cache("products");
+    /// # let runtime = ExecutionRuntime::new(
+    /// #     DepsRegistry::from_modules([module.boxed()]).freeze()?,
+    /// #     LifecyclePlan::new().freeze()?,
+    /// # );
+    /// # let ctx = runtime.context();
+    /// let products = ctx.document().command(&PRODUCT_SPEC)?;
     /// use forze_core::query::{Filter, Op};
     ///
-    /// let products = ctx.document().command(&PRODUCT_SPEC)?;
-    /// products.create(ProductCreate::new("Widget", 10)).await?;
-    /// let discounted = ProductUpdate { price: Some(5), ..ProductUpdate::default() };
-    /// let changed = products
-    ///     .update_matching(Filter::field("price", Op::Ge, 10), discounted)
-    ///     .await?;
-    /// assert_eq!(changed, 1);
-    /// # Ok(())
-    /// # }
+    /// for price in [5, 10, 20] {
+    ///     products.create(ProductCreate { name: "Widget".into(), price }).await?;
+    /// }
+    /// let discount = || ProductUpdate { price: Some(5), ..ProductUpdate::default() };
+    /// // typed: the 10 and the 20 change; the 5 already holds the value and is not written
+    /// assert_eq!(products.update_matching(Product::PRICE.ge(10), discount()).await?, 2);
+    /// // data, checked like a query's
+    /// let bad = products.update_matching(Filter::field("colour", Op::Eq, "red"), discount());
+    /// assert_eq!(bad.await.unwrap_err().kind(), ErrorKind::Validation);
+    /// # Ok::<(), forze_core::Error>(())
+    /// # }).unwrap();
     /// ```
     ///
     /// # Errors
