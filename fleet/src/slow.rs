@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use forze_core::Row;
 use forze_core::prelude::*;
 use forze_core::runtime::Registrations;
-use forze_core::store::{BoxFuture, DocumentBackend, DocumentBinding, Patch, StoreCx, Updated};
+use forze_core::store::{
+    BoxFuture, DocumentBackend, DocumentBinding, Patch, StoreCx, Updated, Upsert, Upserted,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::sync::Mutex;
@@ -154,6 +156,49 @@ impl DocumentStore for SlowStore {
         ids: &'a [Uuid],
     ) -> BoxFuture<'a, forze_core::Result<()>> {
         self.inner.delete(cx, ids)
+    }
+
+    fn upsert<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        items: Vec<Upsert>,
+    ) -> BoxFuture<'a, forze_core::Result<Vec<Upserted>>> {
+        self.inner.upsert(cx, items)
+    }
+
+    fn ensure_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        rows: Vec<Row>,
+    ) -> BoxFuture<'a, forze_core::Result<Vec<(Row, bool)>>> {
+        self.inner.ensure_many(cx, rows)
+    }
+
+    fn touch_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        ids: &'a [Uuid],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, forze_core::Result<Vec<Row>>> {
+        self.inner.touch_many(cx, ids, now)
+    }
+
+    fn delete_at<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        expected: &'a [(Uuid, i64)],
+    ) -> BoxFuture<'a, forze_core::Result<()>> {
+        self.inner.delete_at(cx, expected)
+    }
+
+    fn update_matching<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: &'a forze_core::query::Predicate,
+        fields: serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, forze_core::Result<Vec<(Uuid, i64)>>> {
+        self.inner.update_matching(cx, filter, fields, now)
     }
 
     fn get<'a>(

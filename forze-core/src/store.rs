@@ -104,6 +104,53 @@ impl Updated {
     }
 }
 
+/// One insert-or-update of an upsert ([`DocumentStore::upsert`]).
+///
+/// If no document has `row`'s id, `row` is inserted as given (the caller sets rev 1 and both
+/// timestamps). If one exists and its stored rev is `rev`, its fields are replaced by `row`'s
+/// (a nullable field absent from `row` becomes null) and, if that changes something, its rev is
+/// bumped and `last_update_at` set to `row.meta.last_update_at`; `created_at` is kept. If its
+/// stored rev is not `rev`, the call fails with `RevisionMismatch` naming the id. Revs start at
+/// 1, so `rev = 0` means "insert only": an existing document is then a mismatch.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upsert {
+    /// The document to insert, or whose fields replace the stored ones.
+    pub row: Row,
+    /// The rev the caller read, checked if the document exists (`0`: it must not exist).
+    pub rev: i64,
+}
+
+impl Upsert {
+    /// Build an upsert.
+    pub fn new(row: Row, rev: i64) -> Self {
+        Upsert { row, rev }
+    }
+}
+
+/// The result of one [`Upsert`].
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upserted {
+    /// The stored row after the call.
+    pub row: Row,
+    /// `true` if the row was inserted, `false` if it existed.
+    pub inserted: bool,
+    /// `true` if something was written (inserted, or updated with a change).
+    pub changed: bool,
+}
+
+impl Upserted {
+    /// Build an outcome.
+    pub fn new(row: Row, inserted: bool, changed: bool) -> Self {
+        Upserted {
+            row,
+            inserted,
+            changed,
+        }
+    }
+}
+
 /// A page of documents: sorted by one field (or the metadata `id`, `rev`, `created_at`,
 /// `last_update_at`), then by `id` for a stable order.
 #[non_exhaustive]
@@ -235,6 +282,54 @@ pub trait DocumentStore: Send + Sync + fmt::Debug {
 
     /// Delete every id, all or nothing; missing ids are `NotFound` naming them.
     fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>>;
+
+    /// Insert or revision-checked update of every item ([`Upsert`]), all or nothing; returned in
+    /// input order. Ids must be distinct (`Validation` naming the repeated ones); a stored rev
+    /// other than the item's is `RevisionMismatch` naming the id. Empty input does no I/O.
+    fn upsert<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        items: Vec<Upsert>,
+    ) -> BoxFuture<'a, Result<Vec<Upserted>>>;
+
+    /// [`ensure`](Self::ensure) of every row, all or nothing: each row whose id is absent is
+    /// inserted, the others are returned as stored (unchanged). Returned in input order, with
+    /// `true` for the inserted ones. Ids must be distinct (`Validation`).
+    fn ensure_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        rows: Vec<Row>,
+    ) -> BoxFuture<'a, Result<Vec<(Row, bool)>>>;
+
+    /// [`touch`](Self::touch) every id, all or nothing; returned in input order. Ids must be
+    /// distinct (`Validation`); missing ids are `NotFound` naming them (nothing is touched).
+    fn touch_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        ids: &'a [Uuid],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Row>>>;
+
+    /// Delete every `(id, rev)` whose stored rev is `rev`, all or nothing: a missing id is
+    /// `NotFound`, a stored rev other than `rev` is `RevisionMismatch`, each naming the id.
+    /// Ids must be distinct (`Validation`).
+    fn delete_at<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        expected: &'a [(Uuid, i64)],
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Set `fields` on every row matching `filter` in one statement, as an update without a rev
+    /// check: a row where that changes something gets `rev + 1` and `last_update_at = now`;
+    /// the others are not written. Returns the `(id, new rev)` of every changed row, in any
+    /// order. All or nothing (a unique constraint broken by one row fails the call).
+    fn update_matching<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: &'a Predicate,
+        fields: serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<(Uuid, i64)>>>;
 
     /// One document; `lock` = `SELECT … FOR UPDATE` semantics inside a transaction.
     fn get<'a>(

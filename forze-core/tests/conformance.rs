@@ -6,12 +6,20 @@ use forze_core::clock::MockClock;
 use forze_core::memory::{MemoryCache, MemoryDocumentStore};
 use forze_core::testing::{
     Wiring, cache_conformance, query_conformance, read_through_suite, store_conformance,
-    store_transaction_conformance, unique_conformance, watchdog,
+    store_transaction_conformance, unique_conformance, watchdog, write_verbs_conformance,
 };
 
 #[tokio::test]
 async fn memory_store_conforms() {
     watchdog(store_conformance(Arc::new(MemoryDocumentStore::new()))).await;
+}
+
+#[tokio::test]
+async fn memory_store_write_verbs_conform() {
+    watchdog(write_verbs_conformance(
+        Arc::new(MemoryDocumentStore::new()),
+    ))
+    .await;
 }
 
 #[tokio::test]

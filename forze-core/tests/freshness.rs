@@ -14,7 +14,7 @@ use forze_core::memory::{MemoryCache, MemoryCacheState, MemoryDocumentStore};
 use forze_core::prelude::*;
 use forze_core::store::{
     BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Transaction,
-    TransactionManager, Updated,
+    TransactionManager, Updated, Upsert, Upserted,
 };
 use forze_core::testing::{
     CacheMode, FailingCache, GatedStore, PRODUCT_SPEC, ProductCreate, ProductRead, ProductUpdate,
@@ -184,6 +184,63 @@ impl DocumentStore for FaultyStore {
             self.faults
                 .after_write(self.inner.delete(cx, ids).await)
                 .await
+        })
+    }
+    fn upsert<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        items: Vec<Upsert>,
+    ) -> BoxFuture<'a, Result<Vec<Upserted>>> {
+        Box::pin(async move {
+            self.faults
+                .after_write(self.inner.upsert(cx, items).await)
+                .await
+        })
+    }
+    fn ensure_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        rows: Vec<Row>,
+    ) -> BoxFuture<'a, Result<Vec<(Row, bool)>>> {
+        Box::pin(async move {
+            self.faults
+                .after_write(self.inner.ensure_many(cx, rows).await)
+                .await
+        })
+    }
+    fn touch_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        ids: &'a [Uuid],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            self.faults
+                .after_write(self.inner.touch_many(cx, ids, now).await)
+                .await
+        })
+    }
+    fn delete_at<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        expected: &'a [(Uuid, i64)],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.faults
+                .after_write(self.inner.delete_at(cx, expected).await)
+                .await
+        })
+    }
+    fn update_matching<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: &'a forze_core::query::Predicate,
+        fields: serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<(Uuid, i64)>>> {
+        Box::pin(async move {
+            let result = self.inner.update_matching(cx, filter, fields, now).await;
+            self.faults.after_write(result).await
         })
     }
     fn get<'a>(

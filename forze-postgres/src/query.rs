@@ -106,6 +106,40 @@ pub(crate) fn count(table: &Statements, filter: Option<&Predicate>) -> Rendered 
     out
 }
 
+/// `UPDATE {table} SET … WHERE (filter) AND (some field differs) RETURNING id, rev`: `fields`
+/// (non-empty) with their values, then `now`, then the filter's values, all bound. A row whose
+/// fields already hold the values is not written.
+pub(crate) fn update_matching(
+    table: &Statements,
+    filter: &Predicate,
+    fields: Vec<(&FieldSchema, Param)>,
+    now: Param,
+) -> Rendered {
+    let (mut out, mut conds) = Rendered::on(table);
+    let mut set = String::new();
+    let mut differs = Vec::with_capacity(fields.len());
+    for (field, value) in fields {
+        let col = quote_ident(field.name);
+        let p = out.param(Bound::One(value));
+        let _ = write!(set, "{col} = {p}, ");
+        differs.push(format!("{col} IS DISTINCT FROM {p}"));
+    }
+    let now = out.param(Bound::One(now));
+    conds.push(predicate(&mut out, filter));
+    if differs.is_empty() {
+        differs.push("FALSE".to_owned());
+    }
+    let _ = write!(
+        out.sql,
+        "UPDATE {} SET {set}\"rev\" = \"rev\" + 1, \"last_update_at\" = {now} \
+         WHERE {} AND ({}) RETURNING \"id\", \"rev\"",
+        table.table,
+        conds.join(" AND "),
+        differs.join(" OR ")
+    );
+    out
+}
+
 /// A column as compared and ordered: text under `COLLATE "C"`.
 fn column(field: &FieldSchema) -> String {
     let name = quote_ident(field.name);

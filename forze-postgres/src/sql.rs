@@ -310,6 +310,101 @@ pub(crate) fn index_name(table: &str, index: &IndexSpec) -> String {
     stem + &tail
 }
 
+/// The tenant scope of a table's statements, as pieces of SQL (empty for a table without a
+/// tenant column).
+struct Scope {
+    /// `$n` for the statement's `n`th own parameter (after the tenant's `$1`, if any).
+    base: usize,
+    /// `"tenant_id" = $1 AND ` (before other conditions).
+    lead: String,
+    /// ` AND "tenant_id" = $1` (after other conditions).
+    and: String,
+    /// The inserted columns, the tenant's first.
+    insert_cols: String,
+    /// `$1::uuid, ` before the unnested columns.
+    insert_vals: String,
+    /// The conflict key.
+    key: String,
+}
+
+impl Scope {
+    fn p(&self, i: usize) -> String {
+        format!("${}", i + self.base)
+    }
+}
+
+/// Insert or revision-checked update of a batch, one statement. Parameters (after the tenant's
+/// `$1`, if any): one array per column (as the insert), then the expected revs (`int8[]`, in
+/// the ids' order). A row whose id exists is updated only if its rev is the expected one (an
+/// uncorrelated `IN`, which Postgres runs as a hashed subplan: linear in the batch) and some
+/// field differs; the returned rows carry a last `inserted` column (`xmax = 0`: no earlier
+/// version, so the row is new). Rows neither inserted nor updated (stale rev, or nothing to
+/// change) are not returned.
+fn upsert_sql(
+    table: &str,
+    columns: &str,
+    arrays: &[String],
+    fields: &[FieldSchema],
+    scope: &Scope,
+) -> String {
+    let expected = scope.p(arrays.len() + 1);
+    let ids = scope.p(1);
+    let mut set = String::new();
+    let mut differs = Vec::with_capacity(fields.len());
+    for field in fields {
+        let col = quote_ident(field.name);
+        let _ = write!(set, "{col} = EXCLUDED.{col}, ");
+        differs.push(format!("\"cur\".{col} IS DISTINCT FROM EXCLUDED.{col}"));
+    }
+    let differs = if differs.is_empty() {
+        "FALSE".to_owned()
+    } else {
+        differs.join(" OR ")
+    };
+    let tenant = if scope.base > 0 {
+        format!(" AND \"cur\".{} = $1", quote_ident(TENANT_ID))
+    } else {
+        String::new()
+    };
+    format!(
+        "INSERT INTO {table} AS \"cur\" ({}) SELECT {}* FROM UNNEST({}) \
+         ON CONFLICT ({}) DO UPDATE SET {set}\"rev\" = \"cur\".\"rev\" + 1, \
+         \"last_update_at\" = EXCLUDED.\"last_update_at\" \
+         WHERE (\"cur\".\"id\", \"cur\".\"rev\") IN (SELECT * FROM UNNEST({ids}::uuid[], {expected}::int8[])){tenant} \
+         AND ({differs}) \
+         RETURNING {columns}, (\"cur\".xmax = 0) AS \"inserted\"",
+        scope.insert_cols,
+        scope.insert_vals,
+        arrays.join(", "),
+        scope.key,
+    )
+}
+
+/// Touch a batch, one statement. Parameters (after the tenant's `$1`, if any): the ids
+/// (`uuid[]`), now.
+fn touch_many_sql(table: &str, columns: &str, scope: &Scope) -> String {
+    format!(
+        "UPDATE {table} SET \"rev\" = \"rev\" + 1, \"last_update_at\" = {} \
+         WHERE {}\"id\" = ANY({}) RETURNING {columns}",
+        scope.p(2),
+        scope.lead,
+        scope.p(1)
+    )
+}
+
+/// Delete the rows of a batch that are at their expected revs, one statement. Parameters
+/// (after the tenant's `$1`, if any): the ids (`uuid[]`), the expected revs (`int8[]`, same
+/// order). Returns the deleted ids.
+fn delete_at_sql(table: &str, scope: &Scope) -> String {
+    format!(
+        "DELETE FROM {table} AS \"cur\" USING UNNEST({}::uuid[], {}::int8[]) AS \"x\"(\"id\", \"rev\") \
+         WHERE \"cur\".\"id\" = \"x\".\"id\" AND \"cur\".\"rev\" = \"x\".\"rev\"{} RETURNING \"cur\".\"id\"",
+        scope.p(1),
+        scope.p(2),
+        scope.and.replace(" AND \"", " AND \"cur\".\""),
+    )
+}
+
 /// The fixed statements of one document table, rendered once (at bind time; per tenant in
 /// schema-per-tenant mode, whose tables differ by schema).
 ///
@@ -333,6 +428,9 @@ pub(crate) struct Statements {
     pub(crate) get_many: Arc<str>,
     pub(crate) touch: Arc<str>,
     pub(crate) delete: Arc<str>,
+    pub(crate) upsert: Arc<str>,
+    pub(crate) touch_many: Arc<str>,
+    pub(crate) delete_at: Arc<str>,
 }
 
 impl Statements {
@@ -379,8 +477,22 @@ impl Statements {
             "INSERT INTO {table} ({insert_cols}) SELECT {insert_vals}* FROM UNNEST({unnest}) \
              ON CONFLICT ({key}) DO NOTHING RETURNING {columns}"
         );
+        let scope_sql = Scope {
+            base,
+            lead: scope.clone(),
+            and: and_scope.clone(),
+            insert_cols: insert_cols.clone(),
+            insert_vals: insert_vals.clone(),
+            key: key.clone(),
+        };
+        let upsert = upsert_sql(&table, &columns, &arrays, fields, &scope_sql);
+        let touch_many = touch_many_sql(&table, &columns, &scope_sql);
+        let delete_at = delete_at_sql(&table, &scope_sql);
         let (id, now) = (p(1), p(2));
         Statements {
+            upsert: upsert.into(),
+            touch_many: touch_many.into(),
+            delete_at: delete_at.into(),
             get: format!("SELECT {columns} FROM {table} WHERE {scope}\"id\" = {id}").into(),
             get_locked: format!(
                 "SELECT {columns} FROM {table} WHERE {scope}\"id\" = {id} FOR UPDATE"
@@ -489,6 +601,60 @@ mod tests {
              $6::jsonb[])"
         ));
         assert!(s.ensure.contains("ON CONFLICT (\"id\") DO NOTHING"));
+    }
+
+    #[test]
+    fn batch_verbs_bind_arrays_only() {
+        let s = Statements::new("\"s\".\"t\"".to_owned(), false, &FIELDS);
+        assert_eq!(
+            &*s.upsert,
+            "INSERT INTO \"s\".\"t\" AS \"cur\" (\"id\", \"rev\", \"created_at\", \"last_update_at\", \
+             \"name\", \"data\") SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], \
+             $4::timestamptz[], $5::text[], $6::jsonb[]) ON CONFLICT (\"id\") DO UPDATE SET \
+             \"name\" = EXCLUDED.\"name\", \"data\" = EXCLUDED.\"data\", \"rev\" = \"cur\".\"rev\" + 1, \
+             \"last_update_at\" = EXCLUDED.\"last_update_at\" WHERE (\"cur\".\"id\", \"cur\".\"rev\") IN \
+             (SELECT * FROM UNNEST($1::uuid[], $7::int8[])) AND (\"cur\".\"name\" IS DISTINCT FROM EXCLUDED.\"name\" OR \"cur\".\"data\" IS DISTINCT FROM \
+             EXCLUDED.\"data\") RETURNING \"id\", \"rev\", \"created_at\", \"last_update_at\", \"name\", \
+             \"data\", (\"cur\".xmax = 0) AS \"inserted\""
+        );
+        assert!(s.touch_many.contains("WHERE \"id\" = ANY($1)"));
+        assert!(s.delete_at.contains("USING UNNEST($1::uuid[], $2::int8[])"));
+        // row-level tenancy: the tenant is $1, inserted, in the conflict key and every condition
+        let s = Statements::new("\"s\".\"t\"".to_owned(), true, &FIELDS);
+        assert!(
+            s.upsert
+                .contains("SELECT $1::uuid, * FROM UNNEST($2::uuid[]"),
+            "{}",
+            s.upsert
+        );
+        assert!(
+            s.upsert.contains("ON CONFLICT (\"tenant_id\", \"id\")"),
+            "{}",
+            s.upsert
+        );
+        assert!(
+            s.upsert
+                .contains("UNNEST($2::uuid[], $8::int8[])) AND \"cur\".\"tenant_id\" = $1"),
+            "{}",
+            s.upsert
+        );
+        assert!(
+            s.touch_many
+                .contains("WHERE \"tenant_id\" = $1 AND \"id\" = ANY($2)"),
+            "{}",
+            s.touch_many
+        );
+        assert!(
+            s.delete_at.contains("UNNEST($2::uuid[], $3::int8[])"),
+            "{}",
+            s.delete_at
+        );
+        assert!(
+            s.delete_at
+                .contains("AND \"cur\".\"tenant_id\" = $1 RETURNING"),
+            "{}",
+            s.delete_at
+        );
     }
 
     #[test]

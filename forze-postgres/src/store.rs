@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use forze_core::query::{Predicate, Select};
 use forze_core::store::{
-    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Updated,
+    BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Updated, Upsert,
+    Upserted,
 };
 use forze_core::{Error, ErrorKind, FieldSchema, IndexSpec, Result, Row, Tenancy};
 use serde_json::Value;
@@ -757,6 +758,290 @@ impl PostgresDocumentStore {
     }
 }
 
+/// Run `body` on `conn` as one unit: directly if it is a single statement's worth (`atomic`),
+/// else inside a transaction (or a savepoint in the caller's), rolled back if it fails.
+macro_rules! all_or_nothing {
+    ($limit:expr, $conn:expr, $atomic:expr, |$c:ident| $body:expr) => {{
+        if $atomic {
+            let $c: &mut PgConnection = $conn.pg();
+            $body.await
+        } else {
+            match begin($limit, $conn.pg()).await {
+                Ok(mut sub) => {
+                    let res = {
+                        let $c: &mut PgConnection = &mut sub;
+                        $body.await
+                    };
+                    finish($limit, sub, res).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }};
+}
+
+impl PostgresDocumentStore {
+    fn distinct(&self, verb: &str, ids: impl IntoIterator<Item = Uuid>) -> Result<()> {
+        let mut seen = HashSet::new();
+        let repeated: Vec<Uuid> = ids.into_iter().filter(|id| !seen.insert(*id)).collect();
+        if repeated.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Validation,
+            format!(
+                "{} of {} needs distinct ids; repeated: {}",
+                verb,
+                self.what,
+                list_ids(&repeated)
+            ),
+        ))
+    }
+
+    fn missing(&self, verb: &str, missing: &[Uuid], total: usize) -> Error {
+        match missing {
+            [one] if total == 1 => self.not_found(*one),
+            _ => Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{}: {} of {} ids not found, nothing {verb}: {}",
+                    self.what,
+                    missing.len(),
+                    total,
+                    list_ids(missing)
+                ),
+            ),
+        }
+    }
+
+    fn stale(&self, id: Uuid, expected: i64, stored: i64) -> Error {
+        Error::new(
+            ErrorKind::RevisionMismatch,
+            format!(
+                "{} {id}: expected rev {expected}, stored rev is {stored}",
+                self.what
+            ),
+        )
+    }
+
+    /// The stored rows among `ids`, by id.
+    async fn rows_by_id(
+        &self,
+        t: &Target,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        ids: &[Uuid],
+    ) -> Op<HashMap<Uuid, Row>> {
+        let rows = run(
+            limit,
+            t.query(&t.sql.get_many).bind(ids.to_vec()).fetch_all(c),
+        )
+        .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let row = self.decode(r)?;
+            out.insert(row.meta.id, row);
+        }
+        Ok(out)
+    }
+
+    /// The upsert statement, then a read of the rows it did not return: stale (an error) or
+    /// unchanged.
+    async fn upsert_in(
+        &self,
+        t: &Target,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        columns: Vec<Column>,
+        ids: &[Uuid],
+        revs: Vec<i64>,
+    ) -> Op<Vec<Upserted>> {
+        let mut q = t.query(&t.sql.upsert);
+        for column in columns {
+            q = column.bind(q);
+        }
+        let q = q.bind(revs.clone());
+        let returned = run(limit, q.fetch_all(&mut *c)).await?;
+        let mut by_id: HashMap<Uuid, Upserted> = HashMap::with_capacity(returned.len());
+        for r in &returned {
+            let row = self.decode(r)?;
+            let inserted: bool = sqlx::Row::try_get(r, "inserted")
+                .map_err(|e| OpError::from(self.map(&t, Cause::Sql(e))))?;
+            by_id.insert(row.meta.id, Upserted::new(row, inserted, true));
+        }
+        let rest: Vec<Uuid> = ids
+            .iter()
+            .copied()
+            .filter(|id| !by_id.contains_key(id))
+            .collect();
+        if !rest.is_empty() {
+            let mut stored = self.rows_by_id(t, limit, c, &rest).await?;
+            for (id, rev) in ids.iter().zip(&revs) {
+                if by_id.contains_key(id) {
+                    continue;
+                }
+                // The conflicting row is locked until the statement's transaction ends.
+                let row = stored.remove(id).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Internal,
+                        format!("{} {id}: upsert neither wrote nor found the row", self.what),
+                    )
+                })?;
+                if row.meta.rev != *rev {
+                    return Err(self.stale(*id, *rev, row.meta.rev).into());
+                }
+                by_id.insert(*id, Upserted::new(row, false, false));
+            }
+        }
+        ids.iter()
+            .map(|id| {
+                by_id.remove(id).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Internal,
+                        format!("{} {id}: upsert returned no row", self.what),
+                    )
+                    .into()
+                })
+            })
+            .collect()
+    }
+
+    /// Insert the absent rows (one statement), read the others; a row deleted between the
+    /// two is tried again.
+    async fn ensure_many_in(
+        &self,
+        t: &Target,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        rows: &[Row],
+    ) -> Op<Vec<(Row, bool)>> {
+        let mut found: HashMap<Uuid, (Row, bool)> = HashMap::with_capacity(rows.len());
+        for _ in 0..ENSURE_ATTEMPTS {
+            let pending: Vec<Row> = rows
+                .iter()
+                .filter(|r| !found.contains_key(&r.meta.id))
+                .cloned()
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            let mut q = t.query(&t.sql.ensure);
+            for column in self.encode_rows(&pending)? {
+                q = column.bind(q);
+            }
+            for r in run(limit, q.fetch_all(&mut *c)).await? {
+                let row = self.decode(&r)?;
+                found.insert(row.meta.id, (row, true));
+            }
+            let rest: Vec<Uuid> = pending
+                .iter()
+                .map(|r| r.meta.id)
+                .filter(|id| !found.contains_key(id))
+                .collect();
+            if !rest.is_empty() {
+                for (id, row) in self.rows_by_id(t, limit, c, &rest).await? {
+                    found.insert(id, (row, false));
+                }
+            }
+        }
+        rows.iter()
+            .map(|r| {
+                found.remove(&r.meta.id).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "{} {}: repeatedly deleted while being ensured, retry",
+                            self.what, r.meta.id
+                        ),
+                    )
+                    .into()
+                })
+            })
+            .collect()
+    }
+
+    async fn touch_many_in(
+        &self,
+        t: &Target,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> Op<Vec<Row>> {
+        let returned = run(
+            limit,
+            t.query(&t.sql.touch_many)
+                .bind(ids.to_vec())
+                .bind(micros(now))
+                .fetch_all(c),
+        )
+        .await?;
+        let mut by_id = HashMap::with_capacity(returned.len());
+        for r in &returned {
+            let row = self.decode(r)?;
+            by_id.insert(row.meta.id, row);
+        }
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .copied()
+            .filter(|id| !by_id.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.missing("touched", &missing, ids.len()).into());
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    async fn delete_at_in(
+        &self,
+        t: &Target,
+        limit: Option<Duration>,
+        c: &mut PgConnection,
+        expected: &[(Uuid, i64)],
+    ) -> Op<()> {
+        let (ids, revs): (Vec<Uuid>, Vec<i64>) = expected.iter().copied().unzip();
+        let rows = run(
+            limit,
+            t.query(&t.sql.delete_at)
+                .bind(ids.clone())
+                .bind(revs)
+                .fetch_all(&mut *c),
+        )
+        .await?;
+        let deleted: HashSet<Uuid> = rows
+            .iter()
+            .filter_map(|r| sqlx::Row::try_get::<Uuid, _>(r, 0).ok())
+            .collect();
+        let rest: Vec<Uuid> = ids
+            .iter()
+            .copied()
+            .filter(|id| !deleted.contains(id))
+            .collect();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let stored = self.rows_by_id(t, limit, c, &rest).await?;
+        let missing: Vec<Uuid> = rest
+            .iter()
+            .copied()
+            .filter(|id| !stored.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.missing("deleted", &missing, ids.len()).into());
+        }
+        let (id, rev, row) = expected
+            .iter()
+            .find_map(|(id, rev)| stored.get(id).map(|row| (*id, *rev, row)))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("{}: a checked delete lost track of its rows", self.what),
+                )
+            })?;
+        Err(self.stale(id, rev, row.meta.rev).into())
+    }
+}
+
 impl DocumentStore for PostgresDocumentStore {
     fn insert<'a>(&'a self, cx: &'a StoreCx, rows: Vec<Row>) -> BoxFuture<'a, Result<Vec<Row>>> {
         Box::pin(async move {
@@ -902,6 +1187,127 @@ impl DocumentStore for PostgresDocumentStore {
             let (mut conn, limit) = self.conn(cx, &t).await?;
             let res = self.delete_op(&t, &mut conn, limit, ids).await;
             self.settle(&t, &mut conn, res)
+        })
+    }
+
+    fn upsert<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        items: Vec<Upsert>,
+    ) -> BoxFuture<'a, Result<Vec<Upserted>>> {
+        Box::pin(async move {
+            let t = self.target(cx)?;
+            if items.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.distinct("an upsert", items.iter().map(|u| u.row.meta.id))?;
+            let ids: Vec<Uuid> = items.iter().map(|u| u.row.meta.id).collect();
+            let revs: Vec<i64> = items.iter().map(|u| u.rev).collect();
+            let rows: Vec<Row> = items.into_iter().map(|u| u.row).collect();
+            let columns = self.encode_rows(&rows)?;
+            drop(rows);
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            // One statement; a batch with a stale row must also undo the others.
+            let res = all_or_nothing!(limit, conn, ids.len() == 1, |c| self
+                .upsert_in(&t, limit, c, columns, &ids, revs));
+            self.settle(&t, &mut conn, res)
+        })
+    }
+
+    fn ensure_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        rows: Vec<Row>,
+    ) -> BoxFuture<'a, Result<Vec<(Row, bool)>>> {
+        Box::pin(async move {
+            let t = self.target(cx)?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.distinct("an ensure", rows.iter().map(|r| r.meta.id))?;
+            // Validate before taking a connection.
+            self.encode_rows(&rows)?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = all_or_nothing!(limit, conn, false, |c| self
+                .ensure_many_in(&t, limit, c, &rows));
+            self.settle(&t, &mut conn, res)
+        })
+    }
+
+    fn touch_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        ids: &'a [Uuid],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        Box::pin(async move {
+            let t = self.target(cx)?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.distinct("a touch", ids.iter().copied())?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = all_or_nothing!(limit, conn, ids.len() == 1, |c| self
+                .touch_many_in(&t, limit, c, ids, now));
+            self.settle(&t, &mut conn, res)
+        })
+    }
+
+    fn delete_at<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        expected: &'a [(Uuid, i64)],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let t = self.target(cx)?;
+            if expected.is_empty() {
+                return Ok(());
+            }
+            self.distinct("a delete", expected.iter().map(|(id, _)| *id))?;
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = all_or_nothing!(limit, conn, expected.len() == 1, |c| self
+                .delete_at_in(&t, limit, c, expected));
+            self.settle(&t, &mut conn, res)
+        })
+    }
+
+    fn update_matching<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: &'a Predicate,
+        fields: serde_json::Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<(Uuid, i64)>>> {
+        Box::pin(async move {
+            let t = self.target(cx)?;
+            for key in fields.keys() {
+                self.field(key)?;
+            }
+            let all: &'static [FieldSchema] = self.fields;
+            let mut set = Vec::with_capacity(fields.len());
+            for field in all {
+                if let Some(v) = fields.get(field.name) {
+                    set.push((field, encode(&self.name, field, v)?));
+                }
+            }
+            if set.is_empty() {
+                return Ok(Vec::new());
+            }
+            let rendered =
+                query::update_matching(&t.sql, filter, set, Param::Timestamp(Some(micros(now))));
+            let sql: Arc<str> = Arc::from(rendered.sql.as_str());
+            let (mut conn, limit) = self.conn(cx, &t).await?;
+            let res = run(limit, rendered.bind(t.query(&sql)).fetch_all(conn.pg())).await;
+            self.settle(&t, &mut conn, res)?
+                .iter()
+                .map(|r| {
+                    let id: Uuid =
+                        sqlx::Row::try_get(r, 0).map_err(|e| self.map(&t, Cause::Sql(e)))?;
+                    let rev: i64 =
+                        sqlx::Row::try_get(r, 1).map_err(|e| self.map(&t, Cause::Sql(e)))?;
+                    Ok((id, rev))
+                })
+                .collect()
         })
     }
 

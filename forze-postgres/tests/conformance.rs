@@ -16,7 +16,7 @@ use forze_core::memory::MemoryCache;
 use forze_core::store::{DocumentBackend, TransactionManager};
 use forze_core::testing::{
     PRODUCT_FIELDS, QUERY_FIELDS, Wiring, query_conformance, read_through_suite, store_conformance,
-    store_transaction_conformance, watchdog,
+    store_transaction_conformance, watchdog, write_verbs_conformance,
 };
 use forze_postgres::{PostgresDocumentBackend, PostgresTransactionManager, create_table_sql};
 use forze_redis::{RedisCache, RedisCacheConfig, RedisClient, RedisConfig};
@@ -45,6 +45,12 @@ async fn products(
 async fn store_conformance_on_postgres() {
     let (_db, backend, _) = products("conf_store").await;
     watchdog(store_conformance(backend)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_verbs_conformance_on_postgres() {
+    let (_db, backend, _) = products("conf_verbs").await;
+    watchdog(write_verbs_conformance(backend)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

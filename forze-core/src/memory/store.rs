@@ -17,7 +17,7 @@ use crate::query::{META_FIELDS, Predicate, Scalar, Select, eval};
 use crate::spec::{IndexSpec, Tenancy, check_indexes};
 use crate::store::{
     BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, Transaction,
-    TransactionManager, Updated,
+    TransactionManager, Updated, Upsert, Upserted,
 };
 
 type Table = BTreeMap<Uuid, Row>;
@@ -597,6 +597,175 @@ impl MemoryCollection {
     }
 }
 
+impl MemoryCollection {
+    fn stale(&self, id: Uuid, expected: i64, stored: i64) -> Error {
+        Error::new(
+            ErrorKind::RevisionMismatch,
+            format!(
+                "document `{}` {id}: expected rev {expected}, the stored rev is {stored}",
+                self.name
+            ),
+        )
+    }
+
+    /// Check `written` (new versions of rows, applied in order) against the unique
+    /// constraints, each against the rows the earlier ones left (as a backend applying them one
+    /// row at a time does), then store them.
+    fn put_checked(&self, view: &mut View<'_>, written: &[&Row]) -> Result<()> {
+        let constrained = self.uniques.indexes.iter().any(|i| i.unique);
+        for (i, row) in written.iter().enumerate().filter(|_| constrained) {
+            let before = view
+                .rows()
+                .into_iter()
+                .filter(|r| !written[..i].iter().any(|c| c.meta.id == r.meta.id))
+                .chain(written[..i].iter().copied());
+            if let Some(index) = self.uniques.clash(&[row], before) {
+                return Err(index.conflict(&self.name));
+            }
+        }
+        for row in written {
+            view.put(row.meta.id, Some((*row).clone()));
+        }
+        Ok(())
+    }
+
+    fn upsert_now(&self, cx: &StoreCx, items: Vec<Upsert>) -> Result<Vec<Upserted>> {
+        self.duplicates("an upsert", items.iter().map(|u| u.row.meta.id))?;
+        self.with_view(cx, |view| {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let id = item.row.meta.id;
+                self.check_fields(id, &item.row.fields)?;
+                let Some(current) = view.get(&id) else {
+                    out.push(Upserted::new(item.row, true, true));
+                    continue;
+                };
+                if current.meta.rev != item.rev {
+                    return Err(self.stale(id, item.rev, current.meta.rev));
+                }
+                // A full replacement: a nullable field left out becomes null.
+                let mut fields = item.row.fields;
+                for f in self.fields {
+                    fields.entry(f.name).or_insert(Value::Null);
+                }
+                if fields == current.fields {
+                    out.push(Upserted::new(current.clone(), false, false));
+                } else {
+                    let mut row = current.clone();
+                    row.fields = fields;
+                    row.meta.rev += 1;
+                    row.meta.last_update_at = item.row.meta.last_update_at;
+                    out.push(Upserted::new(row, false, true));
+                }
+            }
+            let written: Vec<&Row> = out.iter().filter(|u| u.changed).map(|u| &u.row).collect();
+            self.put_checked(view, &written)?;
+            Ok(out)
+        })
+    }
+
+    fn ensure_many_now(&self, cx: &StoreCx, rows: Vec<Row>) -> Result<Vec<(Row, bool)>> {
+        self.duplicates("an ensure", rows.iter().map(|r| r.meta.id))?;
+        self.with_view(cx, |view| {
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                match view.get(&row.meta.id) {
+                    Some(existing) => out.push((existing.clone(), false)),
+                    None => {
+                        self.check_fields(row.meta.id, &row.fields)?;
+                        out.push((row, true));
+                    }
+                }
+            }
+            let written: Vec<&Row> = out.iter().filter(|(_, new)| *new).map(|(r, _)| r).collect();
+            self.put_checked(view, &written)?;
+            Ok(out)
+        })
+    }
+
+    fn touch_many_now(&self, cx: &StoreCx, ids: &[Uuid], now: DateTime<Utc>) -> Result<Vec<Row>> {
+        self.duplicates("a touch", ids.iter().copied())?;
+        self.with_view(cx, |view| {
+            let missing: Vec<Uuid> = ids
+                .iter()
+                .filter(|id| view.get(id).is_none())
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                return Err(self.not_found(&missing));
+            }
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let mut row = view
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| self.not_found(&[*id]))?;
+                row.meta.rev += 1;
+                row.meta.last_update_at = now;
+                out.push(row);
+            }
+            let written: Vec<&Row> = out.iter().collect();
+            self.put_checked(view, &written)?;
+            Ok(out)
+        })
+    }
+
+    fn delete_at_now(&self, cx: &StoreCx, expected: &[(Uuid, i64)]) -> Result<()> {
+        self.duplicates("a delete", expected.iter().map(|(id, _)| *id))?;
+        self.with_view(cx, |view| {
+            let missing: Vec<Uuid> = expected
+                .iter()
+                .filter(|(id, _)| view.get(id).is_none())
+                .map(|(id, _)| *id)
+                .collect();
+            if !missing.is_empty() {
+                return Err(self.not_found(&missing));
+            }
+            for (id, rev) in expected {
+                let stored = view.get(id).map_or(0, |r| r.meta.rev);
+                if stored != *rev {
+                    return Err(self.stale(*id, *rev, stored));
+                }
+            }
+            for (id, _) in expected {
+                view.put(*id, None);
+            }
+            Ok(())
+        })
+    }
+
+    fn update_matching_now(
+        &self,
+        cx: &StoreCx,
+        filter: &Predicate,
+        fields: &serde_json::Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, i64)>> {
+        self.with_view(cx, |view| {
+            let mut changed = Vec::new();
+            for current in view.rows() {
+                if eval::matches(filter, current) != Some(true) {
+                    continue;
+                }
+                self.check_fields(current.meta.id, fields)?;
+                if fields.iter().all(|(k, v)| current.fields.get(k) == Some(v)) {
+                    continue;
+                }
+                let mut row = current.clone();
+                for (k, v) in fields {
+                    row.fields.insert(k.clone(), v.clone());
+                }
+                row.meta.rev += 1;
+                row.meta.last_update_at = now;
+                changed.push(row);
+            }
+            let written: Vec<&Row> = changed.iter().collect();
+            self.put_checked(view, &written)?;
+            Ok(changed.iter().map(|r| (r.meta.id, r.meta.rev)).collect())
+        })
+    }
+}
+
 impl DocumentStore for MemoryCollection {
     fn insert<'a>(&'a self, cx: &'a StoreCx, rows: Vec<Row>) -> BoxFuture<'a, Result<Vec<Row>>> {
         ready(self.insert_now(cx, rows))
@@ -669,6 +838,49 @@ impl DocumentStore for MemoryCollection {
                 })
             });
         ready(result)
+    }
+
+    fn upsert<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        items: Vec<Upsert>,
+    ) -> BoxFuture<'a, Result<Vec<Upserted>>> {
+        ready(self.upsert_now(cx, items))
+    }
+
+    fn ensure_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        rows: Vec<Row>,
+    ) -> BoxFuture<'a, Result<Vec<(Row, bool)>>> {
+        ready(self.ensure_many_now(cx, rows))
+    }
+
+    fn touch_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        ids: &'a [Uuid],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        ready(self.touch_many_now(cx, ids, now))
+    }
+
+    fn delete_at<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        expected: &'a [(Uuid, i64)],
+    ) -> BoxFuture<'a, Result<()>> {
+        ready(self.delete_at_now(cx, expected))
+    }
+
+    fn update_matching<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: &'a Predicate,
+        fields: serde_json::Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<(Uuid, i64)>>> {
+        ready(self.update_matching_now(cx, filter, &fields, now))
     }
 
     fn get<'a>(

@@ -22,7 +22,7 @@ use crate::query::{Predicate, Select};
 use crate::runtime::{DepsModule, Registrations};
 use crate::store::{
     BoxFuture, DocumentBackend, DocumentBinding, DocumentStore, Patch, StoreCx, TransactionManager,
-    Updated,
+    Updated, Upsert, Upserted,
 };
 
 /// How a [`FailingCache`] behaves.
@@ -458,6 +458,44 @@ impl DocumentStore for Wrapped {
     }
     fn delete<'a>(&'a self, cx: &'a StoreCx, ids: &'a [Uuid]) -> BoxFuture<'a, Result<()>> {
         self.write(self.inner.delete(cx, ids))
+    }
+    fn upsert<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        items: Vec<Upsert>,
+    ) -> BoxFuture<'a, Result<Vec<Upserted>>> {
+        self.write(self.inner.upsert(cx, items))
+    }
+    fn ensure_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        rows: Vec<Row>,
+    ) -> BoxFuture<'a, Result<Vec<(Row, bool)>>> {
+        self.write(self.inner.ensure_many(cx, rows))
+    }
+    fn touch_many<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        ids: &'a [Uuid],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Row>>> {
+        self.write(self.inner.touch_many(cx, ids, now))
+    }
+    fn delete_at<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        expected: &'a [(Uuid, i64)],
+    ) -> BoxFuture<'a, Result<()>> {
+        self.write(self.inner.delete_at(cx, expected))
+    }
+    fn update_matching<'a>(
+        &'a self,
+        cx: &'a StoreCx,
+        filter: &'a Predicate,
+        fields: serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<(Uuid, i64)>>> {
+        self.write(self.inner.update_matching(cx, filter, fields, now))
     }
     fn get<'a>(
         &'a self,

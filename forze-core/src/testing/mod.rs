@@ -58,6 +58,7 @@ mod read_through;
 mod store_suite;
 mod tenancy_suite;
 mod unique_suite;
+mod verbs_suite;
 
 use std::future::Future;
 use std::time::Duration;
@@ -75,6 +76,7 @@ pub use tenancy_suite::{
     tenancy_isolation_suite, tenant_item_spec,
 };
 pub use unique_suite::{SKU_DOCUMENT, SKU_FIELDS, SKU_INDEXES, unique_conformance};
+pub use verbs_suite::write_verbs_conformance;
 
 /// How long [`watchdog`] waits.
 pub const WATCHDOG: Duration = Duration::from_secs(30);
