@@ -67,6 +67,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
+mod validate;
 
 /// A boxed, `Send` future: what the object-safe traits every adapter implements return
 /// ([`store::DocumentStore`], [`cache::Cache`], [`runtime::LifecycleStep`] hooks, ...).
@@ -85,6 +86,7 @@ pub use runtime::{
 };
 pub use spec::{AgeBasedTtl, CacheSpec, DocumentSpec, IndexField, IndexSpec, L1Spec, L1StoreKind};
 pub use store::{ListQuery, SortOrder};
+pub use validate::{FieldError, Validate, ValidationErrors};
 
 /// `#[derive(Document)]` and its `#[document_spec(...)]` attribute.
 ///
@@ -156,6 +158,12 @@ pub mod __private {
     pub use std::primitive::i64;
     pub use std::result::Result::{self, Err, Ok};
     pub use std::time::Duration;
+
+    pub use crate::validate::{Finite, check_finite};
+    /// The fields of a row, as `Document::__create_defaults` fills them.
+    pub type JsonMap = ::serde_json::Map<std::string::String, ::serde_json::Value>;
+    pub use ::serde_json::Error as JsonError;
+    pub use ::serde_json::to_value as to_json;
 
     /// Deserialize a present JSON value (including `null`) as `Some(value)`, for the
     /// `Option<Option<T>>` fields of update DTOs: absent = `None`, `null` = `Some(None)`.

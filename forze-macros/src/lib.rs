@@ -9,6 +9,7 @@ mod case;
 mod duration;
 mod error;
 mod expand;
+mod field_attr;
 mod index;
 mod types;
 mod validate;
@@ -94,7 +95,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// The struct must have named fields and no generic parameters, and no field may be named
 /// `id`, `rev`, `created_at` or `last_update_at` (every read model has them).
-#[proc_macro_derive(Document, attributes(document_spec))]
+#[proc_macro_derive(Document, attributes(document_spec, forze, serde))]
 pub fn derive_document(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive(&input).into()

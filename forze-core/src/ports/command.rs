@@ -7,7 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::cache::TOMBSTONE_DELETED;
-use crate::codec::{internal, row_to_read, to_fields};
+use crate::codec::{create_fields, internal, row_to_read, update_fields};
 use crate::coordinator::DocumentLane;
 use crate::error::Result;
 use crate::model::{Document, DocumentMeta, Row};
@@ -104,7 +104,7 @@ impl<D: Document> Write<D> {
         now: chrono::DateTime<chrono::Utc>,
         id: Uuid,
     ) -> Result<Row> {
-        let fields = to_fields(self.name(), "create input", create)?;
+        let fields = create_fields::<D>(self.name(), create)?;
         Ok(Row::new(DocumentMeta::new(id, now), fields))
     }
 }
@@ -125,6 +125,9 @@ impl<D: Document> DocumentCommand<D> {
     ///
     /// # Errors
     ///
+    /// `Validation` if the input is rejected before it reaches the store: a NaN or infinite
+    /// float, or a [`Validate`](crate::Validate) check (with `#[forze(validate)]`), naming
+    /// every failing field ([`Error::validation_errors`](crate::Error::validation_errors));
     /// `Conflict` if the id exists (practically impossible with v7 ids); the store's errors.
     pub fn create(
         &self,
@@ -206,7 +209,8 @@ impl<D: Document> DocumentCommand<D> {
     ///
     /// # Errors
     ///
-    /// `NotFound` if `id` does not exist, `RevisionMismatch` if the stored rev is not `rev`.
+    /// `Validation` for rejected input, as [`create`](Self::create); `NotFound` if `id` does
+    /// not exist, `RevisionMismatch` if the stored rev is not `rev`.
     pub fn update(
         &self,
         id: Uuid,
@@ -215,7 +219,7 @@ impl<D: Document> DocumentCommand<D> {
     ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
-            let fields = to_fields(w.name(), "update input", &update)?;
+            let fields = update_fields::<D>(w.name(), &update)?;
             let updated = w
                 .lane
                 .store
@@ -264,7 +268,7 @@ impl<D: Document> DocumentCommand<D> {
                     Ok(Patch::new(
                         *id,
                         *rev,
-                        to_fields(w.name(), "update input", update)?,
+                        update_fields::<D>(w.name(), update)?,
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
