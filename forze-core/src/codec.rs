@@ -10,7 +10,10 @@ use crate::validate::ValidationErrors;
 
 /// The fields of a new row from create input: checked (finite floats, `Validate`), keyed by
 /// column, with the create-time values of the `skip_create` fields.
-pub(crate) fn create_fields<D: Document>(document: &str, create: &D::Create) -> Result<Map<String, Value>> {
+pub(crate) fn create_fields<D: Document>(
+    document: &str,
+    create: &D::Create,
+) -> Result<Map<String, Value>> {
     let mut errors = ValidationErrors::new();
     D::__validate_create(create, &mut errors);
     errors.into_result(format_args!("create input of document `{document}`"))?;
@@ -27,7 +30,10 @@ pub(crate) fn create_fields<D: Document>(document: &str, create: &D::Create) -> 
 }
 
 /// The fields of a patch from update input: checked, keyed by column.
-pub(crate) fn update_fields<D: Document>(document: &str, update: &D::Update) -> Result<Map<String, Value>> {
+pub(crate) fn update_fields<D: Document>(
+    document: &str,
+    update: &D::Update,
+) -> Result<Map<String, Value>> {
     let mut errors = ValidationErrors::new();
     D::__validate_update(update, &mut errors);
     errors.into_result(format_args!("update input of document `{document}`"))?;
@@ -58,10 +64,12 @@ fn rekey(
     // rebuilt, not moved in place: two renames may swap keys
     *fields = std::mem::take(fields)
         .into_iter()
-        .map(|(key, value)| match schema.iter().find(|f| from(f) == key) {
-            Some(field) => (to(field).to_owned(), value),
-            None => (key, value),
-        })
+        .map(
+            |(key, value)| match schema.iter().find(|f| from(f) == key) {
+                Some(field) => (to(field).to_owned(), value),
+                None => (key, value),
+            },
+        )
         .collect();
 }
 

@@ -207,7 +207,11 @@ impl<T: Finite> Finite for Option<T> {
 
 /// Record a non-finite `value` of the field `key`.
 #[doc(hidden)]
-pub fn check_finite<T: Finite + ?Sized>(value: &T, key: &'static str, errors: &mut ValidationErrors) {
+pub fn check_finite<T: Finite + ?Sized>(
+    value: &T,
+    key: &'static str,
+    errors: &mut ValidationErrors,
+) {
     if let Some(what) = value.non_finite() {
         errors.add(
             key,

@@ -37,7 +37,11 @@ pub struct Part {
 
 impl Validate for PartCreate {
     fn validate(&self, errors: &mut ValidationErrors) {
-        errors.check(!self.name.trim().is_empty(), "displayName", "must not be empty");
+        errors.check(
+            !self.name.trim().is_empty(),
+            "displayName",
+            "must not be empty",
+        );
         errors.check(self.price >= 0.0, "price", "must be zero or more");
         errors.check(self.sku.len() == 4, "sku", "must be 4 characters");
     }
@@ -104,7 +108,8 @@ fn unknown_keys_are_rejected_naming_the_key_and_the_accepted_ones() {
     // `read_only` is not in the update DTO, `skip_create` not in the create DTO
     let e = json_error::<PartUpdate>(r#"{"sku": "x"}"#);
     assert!(e.starts_with("unknown field `sku`"), "{e}");
-    let e = json_error::<PartCreate>(r#"{"displayName": "a", "price": 1, "sku": "abcd", "stock": 3}"#);
+    let e =
+        json_error::<PartCreate>(r#"{"displayName": "a", "price": 1, "sku": "abcd", "stock": 3}"#);
     assert!(e.starts_with("unknown field `stock`"), "{e}");
     // the rename replaces the field name in JSON
     let e = json_error::<PartCreate>(r#"{"name": "a", "price": 1, "sku": "abcd"}"#);
@@ -116,14 +121,23 @@ fn rename_alias_and_default_shape_the_json_only() {
     let create: PartCreate =
         serde_json::from_str(r#"{"title": "bolt", "price": 1.5, "sku": "B001"}"#).expect("alias");
     assert_eq!(create.name, "bolt");
-    assert!(create.tags.is_empty(), "`#[serde(default)]` fills an omitted key");
+    assert!(
+        create.tags.is_empty(),
+        "`#[serde(default)]` fills an omitted key"
+    );
     let json = serde_json::to_value(&create).expect("serialize");
     assert_eq!(json["displayName"], "bolt");
     assert!(json.get("name").is_none());
     // the column is the field name
-    let name = Part::FIELDS.iter().find(|f| f.name == "name").expect("name");
+    let name = Part::FIELDS
+        .iter()
+        .find(|f| f.name == "name")
+        .expect("name");
     assert_eq!(name.json_name, "displayName");
-    let price = Part::FIELDS.iter().find(|f| f.name == "price").expect("price");
+    let price = Part::FIELDS
+        .iter()
+        .find(|f| f.name == "price")
+        .expect("price");
     assert_eq!(price.json_name, "price");
     // the read model and the update DTO use the JSON key as well
     let update = PartUpdate {
@@ -181,7 +195,12 @@ async fn renamed_fields_are_stored_under_the_field_name_and_read_back() {
         .await
         .expect("update");
     assert_eq!(
-        (updated.name.as_str(), updated.shipped, updated.stock, updated.sku.as_str()),
+        (
+            updated.name.as_str(),
+            updated.shipped,
+            updated.stock,
+            updated.sku.as_str()
+        ),
         ("nut", Some(true), 3, "B001")
     );
     let renamed = query
@@ -262,7 +281,11 @@ async fn validation_names_every_failing_field_and_nothing_is_written() {
         .await
         .expect_err("invalid");
     assert_eq!(err.kind(), ErrorKind::Validation);
-    assert_eq!(query.get(ok.id).await.expect("get").rev, ok.rev, "unchanged");
+    assert_eq!(
+        query.get(ok.id).await.expect("get").rev,
+        ok.rev,
+        "unchanged"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +316,10 @@ async fn nan_and_infinite_floats_are_rejected_by_name_f32_f64_option_or_not() {
         "`maybe_double` is NaN",
         "only finite numbers can be stored",
     ] {
-        assert!(message.contains(expected), "missing `{expected}` in {message}");
+        assert!(
+            message.contains(expected),
+            "missing `{expected}` in {message}"
+        );
     }
     assert!(!message.contains("null"), "{message}");
     // one bad field among good ones is named alone; `None` is fine
@@ -306,7 +332,10 @@ async fn nan_and_infinite_floats_are_rejected_by_name_f32_f64_option_or_not() {
         })
         .await
         .expect_err("non-finite");
-    assert_eq!(err.validation_errors().map(ValidationErrors::fields), Some(vec!["double"]));
+    assert_eq!(
+        err.validation_errors().map(ValidationErrors::fields),
+        Some(vec!["double"])
+    );
 
     let ok = gauges
         .create(GaugeCreate {

@@ -334,7 +334,11 @@ async fn a_body_may_return_the_callers_own_error_type() {
             "{result:?}"
         );
         let query = ctx.document().query(&PRODUCT_SPEC).unwrap();
-        assert_eq!(query.get(a).await.unwrap().price, ps[0].price, "rolled back");
+        assert_eq!(
+            query.get(a).await.unwrap().price,
+            ps[0].price,
+            "rolled back"
+        );
 
         // a forze error inside converts with `?` and names the document and the id
         let missing = Uuid::now_v7();
@@ -354,7 +358,11 @@ async fn a_body_may_return_the_callers_own_error_type() {
             err.to_string(),
             format!("document `products` {missing} not found")
         );
-        assert_eq!(query.get(a).await.unwrap().price, ps[0].price, "rolled back");
+        assert_eq!(
+            query.get(a).await.unwrap().price,
+            ps[0].price,
+            "rolled back"
+        );
 
         // forze's own failures (an unknown route) convert too
         let result = ctx

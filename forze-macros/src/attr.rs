@@ -529,7 +529,7 @@ fn hint(key: &str, level: &str, expected: &[&str]) -> Option<String> {
 }
 
 /// Levenshtein distance, for short keys.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

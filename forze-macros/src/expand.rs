@@ -296,7 +296,13 @@ fn serde_keys(field: &Field<'_>, dto: Dto) -> TokenStream {
         keys.push(quote!(rename = #rename));
     }
     if dto != Dto::Read {
-        keys.extend(field.opts.aliases.iter().map(|alias| quote!(alias = #alias)));
+        keys.extend(
+            field
+                .opts
+                .aliases
+                .iter()
+                .map(|alias| quote!(alias = #alias)),
+        );
     }
     if dto == Dto::Create {
         match &field.opts.default {
@@ -587,6 +593,54 @@ mod tests {
         ));
         assert!(out.contains("compile_error"));
         assert!(!out.contains("struct ProductRead"));
+    }
+
+    #[test]
+    fn create_and_update_are_strict_and_field_attributes_shape_them() {
+        let out = expand(parse_quote! {
+            struct Product {
+                #[serde(rename = "displayName", alias = "title")]
+                name: String,
+                #[forze(read_only)]
+                sku: String,
+                #[forze(skip_create)]
+                shipped: Option<bool>,
+                #[serde(default)]
+                tags: Vec<String>,
+                price: f64,
+            }
+        });
+        let create = &out
+            [out.find("struct ProductCreate").unwrap()..out.find("struct ProductUpdate").unwrap()];
+        let update = &out
+            [out.find("struct ProductUpdate").unwrap()..out.find("struct ProductRead").unwrap()];
+        // `deny_unknown_fields` sits just before the struct it applies to: create, update, not
+        // the read model (rows and cache entries may carry more than it knows)
+        assert_eq!(out.matches("deny_unknown_fields").count(), 2, "{out}");
+        let before_create = &out[..out.find("struct ProductCreate").unwrap()];
+        assert!(before_create.contains("deny_unknown_fields"), "{out}");
+        assert!(create.contains("deny_unknown_fields"), "{out}");
+        assert!(
+            !update.contains("deny_unknown_fields"),
+            "the read model is lenient"
+        );
+        assert!(
+            create.contains("# [serde (rename = \"displayName\" , alias = \"title\")] name"),
+            "{create}"
+        );
+        assert!(create.contains("# [serde (default)] tags"), "{create}");
+        assert!(create.contains("sku : String"), "{create}");
+        assert!(!create.contains("shipped"), "{create}");
+        assert!(!update.contains("sku"), "{update}");
+        assert!(update.contains("shipped"), "{update}");
+        assert!(!update.contains("serde (default)] tags"), "{update}");
+        assert!(out.contains(". with_json_name (\"displayName\")"), "{out}");
+        assert!(out.contains("fn __create_defaults"), "{out}");
+        assert!(
+            out.contains("check_finite (& input . price , \"price\" , errors)"),
+            "{out}"
+        );
+        assert!(!out.contains("Validate :: validate"), "{out}");
     }
 
     #[test]

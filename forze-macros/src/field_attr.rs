@@ -176,6 +176,11 @@ fn forze_key(
                 message.push_str(&format!("; `{other}` goes on the struct"));
             } else if SERDE_KEYS.contains(&other) {
                 message.push_str(&format!("; write `#[serde({other} ..)]`"));
+            } else if let Some(close) = FIELD_KEYS
+                .iter()
+                .find(|key| crate::attr::edit_distance(other, key) <= 2)
+            {
+                message.push_str(&format!("; did you mean `{close}`?"));
             }
             errors.push(syn::Error::new_spanned(&meta.path, message));
             return Ok(());

@@ -265,11 +265,7 @@ impl<D: Document> DocumentCommand<D> {
             let patches = updates
                 .iter()
                 .map(|(id, rev, update)| {
-                    Ok(Patch::new(
-                        *id,
-                        *rev,
-                        update_fields::<D>(w.name(), update)?,
-                    ))
+                    Ok(Patch::new(*id, *rev, update_fields::<D>(w.name(), update)?))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let updated = w

@@ -539,11 +539,7 @@ impl ExecutionContext {
     /// # Ok::<(), forze_core::Error>(())
     /// # }).unwrap();
     /// ```
-    pub async fn transaction_with_error<T, E, F, Fut>(
-        &self,
-        route: &str,
-        body: F,
-    ) -> Result<T, E>
+    pub async fn transaction_with_error<T, E, F, Fut>(&self, route: &str, body: F) -> Result<T, E>
     where
         E: From<Error>,
         F: FnOnce(ExecutionContext) -> Fut,

@@ -3,7 +3,7 @@
 use forze_core::Document;
 
 #[derive(Document)]
-#[forze(validate, read_only)]
+#[forze(read_only)]
 pub struct Product {
     #[forze(readonly)]
     pub name: String,
