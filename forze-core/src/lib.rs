@@ -110,6 +110,9 @@ pub use validate::{FieldError, Validate, ValidationErrors};
 /// assert_eq!(serde_json::to_string(&patch)?, r#"{"price":12,"note":null}"#);
 /// let unchanged: ProductUpdate = serde_json::from_str("{}")?;
 /// assert_eq!((unchanged.price, unchanged.note), (None, None));
+/// // strict: an unknown key is an error naming it and what is accepted, never ignored
+/// let typo = serde_json::from_str::<ProductUpdate>(r#"{"prise": 12}"#).unwrap_err();
+/// assert!(typo.to_string().starts_with("unknown field `prise`, expected one of `name`, `price`, `note`"));
 ///
 /// // `PRODUCT_SPEC` is a `const`: usable in `const` and `static` items.
 /// static SPEC: forze_core::DocumentSpec<Product> = PRODUCT_SPEC;
