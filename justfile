@@ -37,7 +37,7 @@ deps-check:
     fi
     echo "forze-core names neither sqlx nor redis"
 
-# Sections: l1 (policy simulation, per-access costs), coordinator (L1-hit get), latency (ephemeral Postgres + Redis), push (push invalidation between replicas), outage (Redis pause, partition and restart between replicas: store reads per document, staleness after the heal, resume times); writes target/forze-bench/report.json and docs/l1-hit-ratio.png
+# Sections: l1 (policy simulation, per-access costs), coordinator (L1-hit get), latency (ephemeral Postgres + Redis), push (push invalidation between replicas), outage (Redis pause, partition and restart between replicas: store reads per document, staleness after the heal, resume times), query (100 000 Postgres rows: a filtered, sorted page through forze vs the same SQL via sqlx, page 1 vs page 1 000 by cursor and by offset); writes target/forze-bench/report.json and docs/l1-hit-ratio.png
 bench *sections:
     cargo run --release -p forze-bench -- {{sections}}
 

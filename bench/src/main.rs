@@ -18,6 +18,9 @@
 //!   `redis-server`: a 3 s `CLIENT PAUSE` (read latency, store reads per document, how long a
 //!   write made during it stays stale on another replica) and restarts (until cache hits and
 //!   push invalidation resume): `outage.redis_pause`, `outage.redis_restart`.
+//! * `query`: on a Postgres table of 100 000 documents, a filtered, sorted page through forze
+//!   against the same SQL run with sqlx (`query.filter_page`, `query.filter_page_total`), and
+//!   page 1 against page 1 000 by cursor and by offset (`query.cursor_depth`).
 
 mod coordinator;
 mod l1;
@@ -25,6 +28,7 @@ mod latency;
 mod outage;
 mod plot;
 mod push;
+mod query;
 mod report;
 mod rng;
 
@@ -49,6 +53,7 @@ const SECTIONS: &[(&str, SectionFn)] = &[
     ("latency", latency::run),
     ("push", push::run),
     ("outage", outage::run),
+    ("query", query::run),
 ];
 
 fn main() -> ExitCode {

@@ -93,8 +93,13 @@ pub(crate) fn to_fields<T: Serialize>(
     }
 }
 
-/// A stored row as the read model.
+/// A stored row as the read model: [`Document::read_from_row`].
 pub(crate) fn row_to_read<D: Document>(document: &str, row: Row) -> Result<D::Read> {
+    D::read_from_row(document, row)
+}
+
+/// A stored row as the read model, through JSON: the default of [`Document::read_from_row`].
+pub(crate) fn row_to_read_json<D: Document>(document: &str, row: Row) -> Result<D::Read> {
     let id = row.meta.id;
     let mut map = row.fields;
     columns_to_json(D::FIELDS, &mut map);
@@ -102,12 +107,45 @@ pub(crate) fn row_to_read<D: Document>(document: &str, row: Row) -> Result<D::Re
     map.insert("rev".into(), Value::from(row.meta.rev));
     map.insert("created_at".into(), timestamp(row.meta.created_at));
     map.insert("last_update_at".into(), timestamp(row.meta.last_update_at));
-    serde_json::from_value(Value::Object(map)).map_err(|err| {
-        Error::new(
-            ErrorKind::Serialization,
-            format!("document `{document}` {id}: the stored row does not match the read model"),
+    serde_json::from_value(Value::Object(map)).map_err(|err| mismatch(document, id, err))
+}
+
+fn mismatch(document: &str, id: Uuid, err: serde_json::Error) -> Error {
+    Error::new(
+        ErrorKind::Serialization,
+        format!("document `{document}` {id}: the stored row does not match the read model"),
+    )
+    .with_source(err)
+}
+
+/// One field of a stored row for a derived [`Document::read_from_row`]: taken out of
+/// `fields` and deserialized as `T`. A missing field is an error unless `optional` (then it
+/// reads as `null`), as for a deserialized struct.
+#[doc(hidden)]
+pub fn read_field<T: serde::de::DeserializeOwned>(
+    document: &str,
+    id: Uuid,
+    fields: &mut Map<String, Value>,
+    name: &str,
+    optional: bool,
+) -> Result<T> {
+    let value = match fields.remove(name) {
+        Some(value) => value,
+        None if optional => Value::Null,
+        None => {
+            return Err(mismatch(
+                document,
+                id,
+                serde::de::Error::custom(format_args!("missing field `{name}`")),
+            ));
+        }
+    };
+    serde_json::from_value(value).map_err(|err| {
+        mismatch(
+            document,
+            id,
+            serde::de::Error::custom(format_args!("field `{name}`: {err}")),
         )
-        .with_source(err)
     })
 }
 

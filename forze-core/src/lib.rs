@@ -152,13 +152,15 @@ pub mod __private {
     pub use ::chrono::{DateTime, Utc};
     pub use ::serde;
     pub use ::uuid::Uuid;
+
+    pub use crate::codec::read_field;
     pub use std::borrow::Cow;
     pub use std::clone::Clone;
     pub use std::convert::From;
     pub use std::default::Default;
     pub use std::fmt::Debug;
     pub use std::option::Option::{self, None, Some};
-    pub use std::primitive::i64;
+    pub use std::primitive::{i64, str};
     pub use std::result::Result::{self, Err, Ok};
     pub use std::time::Duration;
 

@@ -49,6 +49,22 @@ pub trait Document: Sized + Send + Sync + 'static {
     /// Generated: check update input, as `__validate_create`. Not public API.
     #[doc(hidden)]
     fn __validate_update(_input: &Self::Update, _errors: &mut crate::ValidationErrors) {}
+
+    /// The read model of a stored row (`document` names the document in errors).
+    ///
+    /// The default goes through JSON: the metadata join the fields as JSON values and the
+    /// object is deserialized as [`Read`](Self::Read). `#[derive(Document)]` generates a direct
+    /// one that moves the metadata in and deserializes each field from its own value (no
+    /// timestamps formatted and parsed back, no field names matched), with the same checks:
+    /// a field that is missing (unless optional) or does not fit its type is an error.
+    ///
+    /// # Errors
+    ///
+    /// `Serialization` if the row does not match the read model; the message names the
+    /// document and the id.
+    fn read_from_row(document: &str, row: Row) -> crate::Result<Self::Read> {
+        crate::codec::row_to_read_json::<Self>(document, row)
+    }
 }
 
 /// The metadata every stored document carries.

@@ -86,6 +86,22 @@ pub(crate) fn expand(input: &Input<'_>, spec: &Spec<'_>) -> TokenStream {
             quote!(#(#cfgs)* let _ = &document.#ident;)
         });
     let hooks = hooks(input, &create, &update);
+    let reads = fields.iter().map(|field| {
+        let Field {
+            ident,
+            ty,
+            cfgs,
+            nullable,
+            ..
+        } = field;
+        let name = LitStr::new(&field.name, ident.span());
+        quote! {
+            #(#cfgs)*
+            #ident: ::forze_core::__private::read_field::<#ty>(
+                document, meta.id, &mut fields, #name, #nullable,
+            )?,
+        }
+    });
     let spec_value = spec_value(spec);
     let field_consts = fields.iter().map(|field| field_const(ident, field));
     let field_doc = doc(&format!(
@@ -169,6 +185,21 @@ pub(crate) fn expand(input: &Input<'_>, spec: &Spec<'_>) -> TokenStream {
             }
 
             #hooks
+            fn read_from_row(
+                document: &::forze_core::__private::str,
+                row: ::forze_core::Row,
+            ) -> ::forze_core::Result<#read> {
+                let meta = row.meta;
+                #[allow(unused_mut)]
+                let mut fields = row.fields;
+                ::forze_core::__private::Ok(#read {
+                    id: meta.id,
+                    rev: meta.rev,
+                    created_at: meta.created_at,
+                    last_update_at: meta.last_update_at,
+                    #(#reads)*
+                })
+            }
         }
 
         // A document value is its create DTO. This also reads every field of the struct, which

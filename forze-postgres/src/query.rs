@@ -189,6 +189,17 @@ fn like(out: &mut Rendered, col: &str, pattern: &str, ci: bool, anywhere: bool) 
 }
 
 /// Rows strictly after the position `after` in the order `sort`.
+///
+/// Every key in one direction and no nulls: one row comparison, `(k1, k2) > ($1, $2)`, which
+/// a B-tree index on the keys serves as where its scan starts. Otherwise (a descending key
+/// before the ascending `id`, or a nullable key) the expansion `k1 after v1 OR (k1 = v1 AND
+/// k2 after v2) …`, which Postgres can only apply as a filter: an index scan in the order
+/// would read and drop every row before the position, so a deep page would cost its depth. It
+/// is therefore led by a plain range bound on the first key that every later row satisfies
+/// (`k1 <= v1` descending, `k1 >= v1` ascending over a non-nullable key, `k1 IS NULL`
+/// ascending after a null), which becomes the index condition; only the ties on `k1` are
+/// filtered. Ascending after a value of a nullable key has no such bound (the nulls come
+/// last), so that case stays a filter.
 fn keyset(out: &mut Rendered, sort: &[SortKey], after: &[Option<Scalar>]) -> String {
     // One row comparison when it means the same and an index on the keys serves it: every key
     // in one direction, no nulls possible.
@@ -212,12 +223,15 @@ fn keyset(out: &mut Rendered, sort: &[SortKey], after: &[Option<Scalar>]) -> Str
     // (k1 after v1) OR (k1 tie v1 AND k2 after v2) OR …
     let mut disjuncts = Vec::new();
     let mut ties: Vec<String> = Vec::new();
+    // The parameter of each key's value (`None` for a null).
+    let mut bounds: Vec<Option<String>> = Vec::new();
     for (key, value) in sort.iter().zip(after) {
         let col = column(key.field);
         let name = quote_ident(key.field.name);
         let bound = value
             .as_ref()
             .map(|v| out.param(Bound::One(param(key.field.kind, v))));
+        bounds.push(bound.clone());
         let later = match (&bound, key.order) {
             (Some(p), SortOrder::Asc) if key.field.nullable => {
                 Some(format!("({col} > {p} OR {name} IS NULL)"))
@@ -240,9 +254,35 @@ fn keyset(out: &mut Rendered, sort: &[SortKey], after: &[Option<Scalar>]) -> Str
         });
     }
     if disjuncts.is_empty() {
-        "FALSE".to_owned()
-    } else {
-        format!("({})", disjuncts.join(" OR "))
+        return "FALSE".to_owned();
+    }
+    let expanded = format!("({})", disjuncts.join(" OR "));
+    // Every row after the position is at or after it in the first key: say so as a plain bound,
+    // which an index on the keys turns into where its scan starts. The disjunction alone is
+    // only a filter, so a deep page would read and drop every row before it.
+    let (Some(first), Some(bound)) = (sort.first(), bounds.first()) else {
+        return expanded;
+    };
+    if sort.len() < 2 {
+        // one key: the disjunction is that key's own comparison already
+        return expanded;
+    }
+    let col = column(first.field);
+    let lead = match (bound, first.order) {
+        // descending puts nulls first: nothing after a value is null
+        (Some(p), SortOrder::Desc) => Some(format!("{col} <= {p}")),
+        (Some(p), SortOrder::Asc) if !first.field.nullable => Some(format!("{col} >= {p}")),
+        // ascending puts nulls last: after a value come greater values and the nulls, which
+        // no single range covers
+        (Some(_), SortOrder::Asc) => None,
+        // ascending, after a null: only the other nulls
+        (None, SortOrder::Asc) => Some(format!("{} IS NULL", quote_ident(first.field.name))),
+        // descending, after a null: anything
+        (None, SortOrder::Desc) => None,
+    };
+    match lead {
+        Some(lead) => format!("({lead} AND {expanded})"),
+        None => expanded,
     }
 }
 
@@ -320,5 +360,52 @@ mod tests {
             panic!("{:?}", r.params)
         };
         assert_eq!(pattern, "%50\\%\\_off\\\\%");
+    }
+    #[test]
+    fn a_mixed_direction_keyset_leads_with_a_bound_on_the_first_key() {
+        let select = checked(Filter::field("price", Op::Ge, 1), &[Sort::desc("price")]);
+        let after = [Some(Scalar::Int(5)), Some(Scalar::Uuid(uuid::Uuid::nil()))];
+        let mut out = Rendered::default();
+        assert_eq!(
+            keyset(&mut out, &select.sort, &after),
+            "(\"price\" <= $1 AND ((\"price\" < $1) OR (\"price\" = $1 AND \"id\" > $2)))"
+        );
+        // ascending over a nullable key: the nulls after every value allow no single bound
+        let select = checked(Filter::field("price", Op::Ge, 1), &[Sort::asc("note")]);
+        let after = [
+            Some(Scalar::Text("m".into())),
+            Some(Scalar::Uuid(uuid::Uuid::nil())),
+        ];
+        let mut out = Rendered::default();
+        assert_eq!(
+            keyset(&mut out, &select.sort, &after),
+            "((((\"note\" COLLATE \"C\") > $1 OR \"note\" IS NULL)) OR \
+             ((\"note\" COLLATE \"C\") = $1 AND \"id\" > $2))"
+        );
+        // ascending after a null: only the other nulls, bounded
+        let mut out = Rendered::default();
+        assert_eq!(
+            keyset(
+                &mut out,
+                &select.sort,
+                &[None, Some(Scalar::Uuid(uuid::Uuid::nil()))]
+            ),
+            "(\"note\" IS NULL AND ((\"note\" IS NULL AND \"id\" > $1)))"
+        );
+        // descending, one direction for all keys but id: bounded by the first key
+        let select = checked(Filter::field("price", Op::Ge, 1), &[Sort::desc("note")]);
+        let mut out = Rendered::default();
+        assert_eq!(
+            keyset(
+                &mut out,
+                &select.sort,
+                &[
+                    Some(Scalar::Text("m".into())),
+                    Some(Scalar::Uuid(uuid::Uuid::nil()))
+                ]
+            ),
+            "((\"note\" COLLATE \"C\") <= $1 AND (((\"note\" COLLATE \"C\") < $1) OR \
+             ((\"note\" COLLATE \"C\") = $1 AND \"id\" > $2)))"
+        );
     }
 }
