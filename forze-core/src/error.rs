@@ -59,8 +59,10 @@ type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// Cheap to clone (single-flight hands one error to every waiting caller). Branch on
 /// [`Error::kind`]; the message names the document, the id and what was registered, and never
-/// contains SQL parameters or credentials. The underlying client error, if any, is kept as
-/// [`source`](std::error::Error::source) and is not repeated in the message.
+/// contains SQL parameters or credentials. The underlying error, if any, is kept as
+/// [`source`](std::error::Error::source); `Display` shows the message followed by the chain of
+/// causes (`outer: inner: io error`), [`message`](Error::message) this level alone. Adapters
+/// keep as sources only errors free of values and credentials (transport, TLS, I/O).
 ///
 /// # Examples
 ///
@@ -133,9 +135,16 @@ impl Error {
         self.kind
     }
 
-    /// The message, without the source.
+    /// The message of this error alone, without its causes (which `Display` appends).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The per-field problems of a [`Validation`](ErrorKind::Validation) error from a
+    /// [`Validate`](crate::Validate) check or the finite-float check of create and update
+    /// input, for an API answer that lists them. `None` for any other error.
+    pub fn validation_errors(&self) -> Option<&crate::ValidationErrors> {
+        self.source.as_deref()?.downcast_ref()
     }
 
     /// Whether retrying the same operation later may succeed.
@@ -158,9 +167,22 @@ impl fmt::Debug for Error {
     }
 }
 
+/// The message, then each cause in the [`source`](std::error::Error::source) chain after a
+/// `: ` (a cause that is itself an [`Error`] shows its [`message`](Error::message), so no
+/// cause is repeated): `lifecycle step \`redis\` failed to start: cannot connect to redis at
+/// 127.0.0.1:6390: Connection refused (os error 111)`. [`Error::message`] is this error alone.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(err) = cause {
+            match err.downcast_ref::<Error>() {
+                Some(forze) => write!(f, ": {}", forze.message)?,
+                None => write!(f, ": {err}")?,
+            }
+            cause = err.source();
+        }
+        Ok(())
     }
 }
 
@@ -189,14 +211,29 @@ mod tests {
     }
 
     #[test]
-    fn source_is_kept_not_repeated() {
+    fn display_shows_the_cause_chain_once() {
         let io = std::io::Error::other("boom");
         let err = Error::new(ErrorKind::Unavailable, "redis call failed").with_source(io);
-        assert_eq!(err.to_string(), "redis call failed");
+        assert_eq!(err.to_string(), "redis call failed: boom");
+        assert_eq!(err.message(), "redis call failed");
         assert_eq!(
             std::error::Error::source(&err).map(|s| s.to_string()),
             Some("boom".into())
         );
         assert!(err.is_temporary());
+        // a wrapped forze error contributes its message, not its whole chain again
+        let outer = Error::new(
+            ErrorKind::Unavailable,
+            "lifecycle step `redis` failed to start",
+        )
+        .with_source(err);
+        assert_eq!(
+            outer.to_string(),
+            "lifecycle step `redis` failed to start: redis call failed: boom"
+        );
+        assert_eq!(
+            Error::new(ErrorKind::NotFound, "alone").to_string(),
+            "alone"
+        );
     }
 }

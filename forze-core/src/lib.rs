@@ -67,6 +67,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
+mod validate;
 
 /// A boxed, `Send` future: what the object-safe traits every adapter implements return
 /// ([`store::DocumentStore`], [`cache::Cache`], [`runtime::LifecycleStep`] hooks, ...).
@@ -87,6 +88,7 @@ pub use spec::{
     AgeBasedTtl, CacheSpec, DocumentSpec, IndexField, IndexSpec, L1Spec, L1StoreKind, Tenancy,
 };
 pub use store::{ListQuery, SortOrder};
+pub use validate::{FieldError, Validate, ValidationErrors};
 
 /// `#[derive(Document)]` and its `#[document_spec(...)]` attribute.
 ///
@@ -110,6 +112,9 @@ pub use store::{ListQuery, SortOrder};
 /// assert_eq!(serde_json::to_string(&patch)?, r#"{"price":12,"note":null}"#);
 /// let unchanged: ProductUpdate = serde_json::from_str("{}")?;
 /// assert_eq!((unchanged.price, unchanged.note), (None, None));
+/// // strict: an unknown key is an error naming it and what is accepted, never ignored
+/// let typo = serde_json::from_str::<ProductUpdate>(r#"{"prise": 12}"#).unwrap_err();
+/// assert!(typo.to_string().starts_with("unknown field `prise`, expected one of `name`, `price`, `note`"));
 ///
 /// // `PRODUCT_SPEC` is a `const`: usable in `const` and `static` items.
 /// static SPEC: forze_core::DocumentSpec<Product> = PRODUCT_SPEC;
@@ -160,6 +165,12 @@ pub mod __private {
     pub use std::primitive::{i64, str};
     pub use std::result::Result::{self, Err, Ok};
     pub use std::time::Duration;
+
+    pub use crate::validate::{Finite, check_finite};
+    /// The fields of a row, as `Document::__create_defaults` fills them.
+    pub type JsonMap = ::serde_json::Map<std::string::String, ::serde_json::Value>;
+    pub use ::serde_json::Error as JsonError;
+    pub use ::serde_json::to_value as to_json;
 
     /// Deserialize a present JSON value (including `null`) as `Some(value)`, for the
     /// `Option<Option<T>>` fields of update DTOs: absent = `None`, `null` = `Some(None)`.

@@ -32,6 +32,24 @@ pub trait Document: Sized + Send + Sync + 'static {
     /// The metadata of a read model.
     fn meta(read: &Self::Read) -> DocumentMeta;
 
+    /// Generated: insert the create-time values of the `#[forze(skip_create)]` fields into the
+    /// fields of a new row (keyed by column). Not public API.
+    #[doc(hidden)]
+    fn __create_defaults(
+        _fields: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), serde_json::Error> {
+        Ok(())
+    }
+
+    /// Generated: check create input (finite floats, then `Validate` with
+    /// `#[forze(validate)]`). Not public API.
+    #[doc(hidden)]
+    fn __validate_create(_input: &Self::Create, _errors: &mut crate::ValidationErrors) {}
+
+    /// Generated: check update input, as `__validate_create`. Not public API.
+    #[doc(hidden)]
+    fn __validate_update(_input: &Self::Update, _errors: &mut crate::ValidationErrors) {}
+
     /// The read model of a stored row (`document` names the document in errors).
     ///
     /// The default goes through JSON: the metadata join the fields as JSON values and the
@@ -120,12 +138,15 @@ pub enum FieldKind {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FieldSchema {
-    /// The field (and column) name.
+    /// The field (and column) name: the Rust field name without `r#`. Filters, sort keys,
+    /// indexes and rows use it.
     pub name: &'static str,
     /// The storage kind.
     pub kind: FieldKind,
     /// Whether the field is an `Option<T>`.
     pub nullable: bool,
+    /// The key of the field in the JSON of the DTOs: `name`, or its `#[serde(rename)]`.
+    pub json_name: &'static str,
 }
 
 impl FieldSchema {
@@ -135,7 +156,16 @@ impl FieldSchema {
             name,
             kind,
             nullable,
+            json_name: name,
         }
+    }
+
+    /// The same field with another JSON key (`#[serde(rename = "..")]`); the column keeps
+    /// [`name`](Self::name).
+    #[must_use]
+    pub const fn with_json_name(mut self, json_name: &'static str) -> Self {
+        self.json_name = json_name;
+        self
     }
 }
 

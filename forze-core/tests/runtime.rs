@@ -205,7 +205,14 @@ impl LifecycleHook for Recorder {
                 std::future::pending::<()>().await;
             }
             if self.fail_startup {
-                return Err(Error::new(ErrorKind::Unavailable, "cannot connect"));
+                return Err(
+                    Error::new(ErrorKind::Unavailable, "cannot connect").with_source(
+                        std::io::Error::new(
+                            std::io::ErrorKind::ConnectionRefused,
+                            "connection refused",
+                        ),
+                    ),
+                );
             }
             Ok(())
         })
@@ -324,10 +331,15 @@ async fn a_startup_failure_shuts_down_the_started_steps_in_reverse_and_skips_the
             ErrorKind::Unavailable,
             "the step's kind is kept"
         );
-        assert_eq!(err.to_string(), "lifecycle step `c` failed to start");
+        // Display shows the cause; `message` this level alone; `source` the step's error
+        assert_eq!(
+            err.to_string(),
+            "lifecycle step `c` failed to start: cannot connect: connection refused"
+        );
+        assert_eq!(err.message(), "lifecycle step `c` failed to start");
         assert_eq!(
             std::error::Error::source(&err).map(|s| s.to_string()),
-            Some("cannot connect".into())
+            Some("cannot connect: connection refused".into())
         );
         assert_eq!(
             taken(&l),

@@ -297,3 +297,121 @@ async fn a_context_outside_sees_no_uncommitted_data_and_the_cache_never_holds_it
     })
     .await;
 }
+
+/// An application error: forze's errors convert into it, and bodies return their own.
+#[derive(Debug)]
+enum AppError {
+    Store(Error),
+    OutOfStock { id: Uuid },
+}
+
+impl From<Error> for AppError {
+    fn from(err: Error) -> Self {
+        AppError::Store(err)
+    }
+}
+
+#[tokio::test]
+async fn a_body_may_return_the_callers_own_error_type() {
+    watchdog(async {
+        let f = Fixture::new();
+        let ctx = f.ctx();
+        let ps = warm(&ctx, 1).await;
+        let a = ps[0].id;
+        // the body's own error rolls back and comes back as it is
+        let result = ctx
+            .transaction_with_error("products", |tx| async move {
+                let docs = tx.document().command(&PRODUCT_SPEC)?;
+                docs.update(a, 1, price(100)).await?;
+                if a != Uuid::nil() {
+                    return Err(AppError::OutOfStock { id: a });
+                }
+                Ok(())
+            })
+            .await;
+        assert!(
+            matches!(result, Err(AppError::OutOfStock { id }) if id == a),
+            "{result:?}"
+        );
+        let query = ctx.document().query(&PRODUCT_SPEC).unwrap();
+        assert_eq!(
+            query.get(a).await.unwrap().price,
+            ps[0].price,
+            "rolled back"
+        );
+
+        // a forze error inside converts with `?` and names the document and the id
+        let missing = Uuid::now_v7();
+        let result = ctx
+            .transaction_with_error("products", |tx| async move {
+                let docs = tx.document().command(&PRODUCT_SPEC)?;
+                docs.update(a, 1, price(7)).await?;
+                docs.update(missing, 1, price(7)).await?;
+                Ok::<_, AppError>(())
+            })
+            .await;
+        let Err(AppError::Store(err)) = result else {
+            panic!("expected the store's error, got {result:?}");
+        };
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            err.to_string(),
+            format!("document `products` {missing} not found")
+        );
+        assert_eq!(
+            query.get(a).await.unwrap().price,
+            ps[0].price,
+            "rolled back"
+        );
+
+        // forze's own failures (an unknown route) convert too
+        let result = ctx
+            .transaction_with_error("nope", |_| async { Ok::<_, AppError>(()) })
+            .await;
+        assert!(
+            matches!(&result, Err(AppError::Store(e)) if e.kind() == ErrorKind::Config),
+            "{result:?}"
+        );
+        // and the committed value comes back
+        let committed = ctx
+            .transaction_with_error("products", |tx| async move {
+                let docs = tx.document().command(&PRODUCT_SPEC)?;
+                Ok::<_, AppError>(docs.update(a, 1, price(9)).await?.price)
+            })
+            .await
+            .unwrap();
+        assert_eq!(committed, 9);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn not_found_inside_a_transaction_names_the_document_and_the_id() {
+    watchdog(async {
+        let f = Fixture::new();
+        let ctx = f.ctx();
+        let missing = Uuid::now_v7();
+        let errors = ctx
+            .transaction("products", |tx| async move {
+                let docs = tx.document().command(&PRODUCT_SPEC)?;
+                let query = tx.document().query(&PRODUCT_SPEC)?;
+                Ok(vec![
+                    query.get(missing).await.unwrap_err(),
+                    query.get_for_update(missing).await.unwrap_err(),
+                    docs.update(missing, 1, price(1)).await.unwrap_err(),
+                    docs.touch(missing).await.unwrap_err(),
+                    docs.delete(missing).await.unwrap_err(),
+                ])
+            })
+            .await
+            .unwrap();
+        for err in errors {
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!("document `products` {missing} not found")
+            );
+        }
+    })
+    .await;
+}

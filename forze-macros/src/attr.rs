@@ -17,6 +17,7 @@ use syn::{
 
 use crate::duration;
 use crate::error::Errors;
+use crate::field_attr::{self, FieldOpts, StructOpts};
 use crate::types::{self, Kind};
 
 /// A value and the tokens it was written with.
@@ -536,7 +537,7 @@ fn hint(key: &str, level: &str, expected: &[&str]) -> Option<String> {
 }
 
 /// Levenshtein distance, for short keys.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -729,6 +730,8 @@ pub(crate) struct Input<'a> {
     pub(crate) ident: &'a Ident,
     pub(crate) vis: &'a Visibility,
     pub(crate) fields: Vec<Field<'a>>,
+    /// The struct's `#[forze(..)]` options.
+    pub(crate) opts: StructOpts,
 }
 
 /// One named field.
@@ -744,6 +747,18 @@ pub(crate) struct Field<'a> {
     pub(crate) cfgs: Vec<&'a Attribute>,
     pub(crate) kind: Kind,
     pub(crate) nullable: bool,
+    /// The field's `#[forze(..)]` and `#[serde(..)]` options.
+    pub(crate) opts: FieldOpts,
+}
+
+impl Field<'_> {
+    /// The key of the field in the JSON of the DTOs: its `rename`, else its name.
+    pub(crate) fn json_name(&self) -> String {
+        self.opts
+            .rename
+            .as_ref()
+            .map_or_else(|| self.name.clone(), LitStr::value)
+    }
 }
 
 /// The struct's shape, or `None` (reported) if the derive cannot apply to it.
@@ -814,8 +829,11 @@ pub(crate) fn parse_input<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Op
             continue;
         };
         let (kind, nullable) = types::kind_of(&field.ty);
+        let name = ident.unraw().to_string();
+        let opts = field_attr::parse_field(&field.attrs, &name, nullable, errors);
         out.push(Field {
-            name: ident.unraw().to_string(),
+            name,
+            opts,
             ident,
             vis: &field.vis,
             ty: &field.ty,
@@ -833,10 +851,13 @@ pub(crate) fn parse_input<'a>(input: &'a DeriveInput, errors: &mut Errors) -> Op
             nullable,
         });
     }
+    field_attr::check_json_names(&mut out, errors);
+    let opts = field_attr::parse_struct(&input.attrs, errors);
     (!is_generic).then_some(Input {
         ident: &input.ident,
         vis: &input.vis,
         fields: out,
+        opts,
     })
 }
 

@@ -9,6 +9,7 @@ mod case;
 mod duration;
 mod error;
 mod expand;
+mod field_attr;
 mod index;
 mod types;
 mod validate;
@@ -19,12 +20,58 @@ use syn::{DeriveInput, parse_macro_input};
 /// Derive `forze_core::Document`: the `Create`, `Update` and `Read` DTOs, the static field
 /// schema and a `const` spec.
 ///
-/// For `pub struct Product { .. }` it generates `ProductCreate` (every field), `ProductUpdate`
-/// (every field `Option<T>`, an `Option<T>` field becomes `Option<Option<T>>`; `None` =
-/// unchanged, `Some(None)` = clear), `ProductRead` (`id`, `rev`, `created_at`,
+/// For `pub struct Product { .. }` it generates `ProductCreate` (every field but the
+/// `skip_create` ones), `ProductUpdate` (every field but the `read_only` ones, as `Option<T>`;
+/// an `Option<T>` field becomes `Option<Option<T>>`; `None` = unchanged, `Some(None)` =
+/// clear), `ProductRead` (`id`, `rev`, `created_at`,
 /// `last_update_at`, then every field), `impl Document for Product`,
 /// `pub const PRODUCT_SPEC: DocumentSpec<Product>`, and one field constant per field for typed
 /// filters and sort keys.
+///
+/// # The DTOs
+///
+/// `ProductCreate` and `ProductUpdate` reject unknown JSON keys (`deny_unknown_fields`): a
+/// misspelt key, or metadata (`id`, `rev`, ...) in a create body, fails with serde's
+/// ``unknown field `prise`, expected one of `name`, `price` `` instead of being dropped.
+/// `ProductRead` accepts unknown keys (rows and cache entries written by a newer version of
+/// the struct stay readable).
+///
+/// Attributes on a field shape the DTOs, never the storage:
+///
+/// | attribute | effect |
+/// |---|---|
+/// | `#[serde(rename = "displayName")]` | the JSON key in all three DTOs; the column, the filter and sort name (`Product::NAME`), indexes and `Row` keys stay the field name |
+/// | `#[serde(alias = "title")]` (repeatable) | another key the create and update DTOs accept |
+/// | `#[serde(default)]`, `#[serde(default = "path")]` | the create DTO may omit the key |
+/// | `#[forze(read_only)]` | in the create DTO, not in the update DTO (set once) |
+/// | `#[forze(skip_create)]` | not in the create DTO, in the update DTO; stored at create as `None` (an `Option`) or its `#[serde(default)]` — one of them is required |
+/// | `///` docs, `#[cfg]` | copied to every DTO field |
+///
+/// Other `#[serde(..)]` keys, unknown `#[forze(..)]` keys, `read_only` with `skip_create`,
+/// a JSON key (name, rename or alias) used by two fields, and a rename to a metadata key are
+/// compile errors. `From<Product> for ProductCreate` drops the `skip_create` fields.
+///
+/// `#[forze(validate)]` on the struct makes `create`, `create_many`, `ensure`, `update` and
+/// `update_many` call `forze_core::Validate` on their input before the store (implement it for
+/// `ProductCreate` and `ProductUpdate`); the write fails with one `Validation` error naming
+/// every failing field. With or without it, every `f32`/`f64` field (and `Option` of one) is
+/// checked to be finite: NaN and infinity are refused by field name (JSON has neither, and they
+/// would otherwise be stored as `null`). Floats nested in a JSON field are not checked.
+///
+/// ```ignore
+/// #[derive(Document)]
+/// #[forze(validate)]
+/// pub struct Product {
+///     #[serde(rename = "displayName", alias = "title")]
+///     pub name: String,
+///     #[forze(read_only)]
+///     pub sku: String,
+///     #[forze(skip_create)]
+///     pub shipped_at: Option<DateTime<Utc>>,
+///     #[serde(default)]
+///     pub tags: Vec<String>,
+/// }
+/// ```
 ///
 /// # Field constants
 ///
@@ -100,7 +147,7 @@ use syn::{DeriveInput, parse_macro_input};
 ///
 /// The struct must have named fields and no generic parameters, and no field may be named
 /// `id`, `rev`, `created_at` or `last_update_at` (every read model has them).
-#[proc_macro_derive(Document, attributes(document_spec))]
+#[proc_macro_derive(Document, attributes(document_spec, forze, serde))]
 pub fn derive_document(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive(&input).into()

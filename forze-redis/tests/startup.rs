@@ -179,3 +179,31 @@ async fn the_lifecycle_hook_connects_at_startup_and_disconnects_at_shutdown() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(!everything(&err).contains(WRONG));
 }
+
+#[tokio::test]
+async fn a_failed_lifecycle_step_displays_the_cause_chain_without_the_password() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let dsn = format!("redis://:{PASSWORD}@127.0.0.1:{port}");
+    let runtime = forze_core::ExecutionRuntime::new(
+        forze_core::DepsRegistry::default().freeze().expect("deps"),
+        forze_core::LifecyclePlan::new()
+            .with_steps([redis_lifecycle_step(client(), dsn)])
+            .freeze()
+            .expect("plan"),
+    );
+    let err = tokio::time::timeout(WATCHDOG, runtime.startup())
+        .await
+        .expect("startup hung")
+        .expect_err("nothing listens there");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    assert_eq!(err.message(), "lifecycle step `redis` failed to start");
+    let shown = err.to_string();
+    let expected = format!(
+        "lifecycle step `redis` failed to start: cannot connect to redis at 127.0.0.1:{port}"
+    );
+    assert!(shown.starts_with(&expected), "{shown}");
+    assert!(!everything(&err).contains(PASSWORD));
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::cache::TOMBSTONE_DELETED;
-use crate::codec::{internal, row_to_read, to_fields};
+use crate::codec::{create_fields, internal, row_to_read, update_fields};
 use crate::coordinator::DocumentLane;
 use crate::error::Result;
 use crate::model::{Document, DocumentMeta, Row};
@@ -133,7 +133,7 @@ impl<D: Document> Write<D> {
         now: chrono::DateTime<chrono::Utc>,
         id: Uuid,
     ) -> Result<Row> {
-        let fields = to_fields(self.name(), "create input", create)?;
+        let fields = create_fields::<D>(self.name(), create)?;
         Ok(Row::new(DocumentMeta::new(id, now), fields))
     }
 }
@@ -154,6 +154,9 @@ impl<D: Document> DocumentCommand<D> {
     ///
     /// # Errors
     ///
+    /// `Validation` if the input is rejected before it reaches the store: a NaN or infinite
+    /// float, or a [`Validate`](crate::Validate) check (with `#[forze(validate)]`), naming
+    /// every failing field ([`Error::validation_errors`](crate::Error::validation_errors));
     /// `Conflict` if the id exists (practically impossible with v7 ids); the store's errors.
     pub fn create(
         &self,
@@ -235,7 +238,8 @@ impl<D: Document> DocumentCommand<D> {
     ///
     /// # Errors
     ///
-    /// `NotFound` if `id` does not exist, `RevisionMismatch` if the stored rev is not `rev`.
+    /// `Validation` for rejected input, as [`create`](Self::create); `NotFound` if `id` does
+    /// not exist, `RevisionMismatch` if the stored rev is not `rev`.
     pub fn update(
         &self,
         id: Uuid,
@@ -244,7 +248,7 @@ impl<D: Document> DocumentCommand<D> {
     ) -> impl Future<Output = Result<D::Read>> + Send + 'static {
         let w = self.write();
         detached(w.scope.tx.clone(), async move {
-            let fields = to_fields(w.name(), "update input", &update)?;
+            let fields = update_fields::<D>(w.name(), &update)?;
             let updated = w
                 .lane
                 .store
@@ -290,11 +294,7 @@ impl<D: Document> DocumentCommand<D> {
             let patches = updates
                 .iter()
                 .map(|(id, rev, update)| {
-                    Ok(Patch::new(
-                        *id,
-                        *rev,
-                        to_fields(w.name(), "update input", update)?,
-                    ))
+                    Ok(Patch::new(*id, *rev, update_fields::<D>(w.name(), update)?))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let updated = w

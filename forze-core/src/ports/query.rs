@@ -294,9 +294,10 @@ impl<D: Document> DocumentQuery<D> {
 
 /// Whether `read` holds `value` in `field`.
 fn holds<D: Document>(read: &D::Read, field: &crate::model::FieldSchema, value: &Scalar) -> bool {
-    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(read) else {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(read) else {
         return false;
     };
+    crate::codec::json_to_columns(D::FIELDS, &mut fields);
     let row = crate::model::Row::new(D::meta(read), fields);
     eval::value_of(&row, field).is_some_and(|v| eval::compare(&v, value).is_eq())
 }

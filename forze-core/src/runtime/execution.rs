@@ -443,7 +443,8 @@ impl ExecutionContext {
     /// # Errors
     ///
     /// `Config` if no transaction manager is registered under `route` or another route's
-    /// transaction is open; the error of `begin` or `commit`; the body's error.
+    /// transaction is open; the error of `begin` or `commit`; the body's error. For a body with
+    /// its own error type, see [`transaction_with_error`](Self::transaction_with_error).
     ///
     /// # Examples
     ///
@@ -480,6 +481,74 @@ impl ExecutionContext {
         F: FnOnce(ExecutionContext) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.transaction_with_error(route, body).await
+    }
+
+    /// [`transaction`](Self::transaction) for a body that returns the caller's own error type
+    /// `E` (any `E: From<forze_core::Error>`, so `?` works on forze calls inside): the body's
+    /// `Err` rolls back and is returned as it is; forze's own failures (no manager under
+    /// `route`, begin, commit) come back converted with `E::from`.
+    ///
+    /// `transaction` fixes `E` to [`Error`] so a body ending in `Ok(value)` infers; here the
+    /// body names its error type, usually by its return type or `Ok::<_, AppError>(value)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`transaction`](Self::transaction), converted to `E`; the body's error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use forze_core::memory::MemoryDepsModule;
+    /// use forze_core::prelude::*;
+    /// use forze_core::{DepsRegistry, ErrorKind, ExecutionRuntime, LifecyclePlan};
+    ///
+    /// # #[derive(forze_core::Document)]
+    /// # #[document_spec(name = "products")]
+    /// # pub struct Product { pub name: String, pub price: i32 }
+    /// #[derive(Debug)]
+    /// enum AppError {
+    ///     Store(forze_core::Error),
+    ///     TooExpensive { price: i32 },
+    /// }
+    ///
+    /// impl From<forze_core::Error> for AppError {
+    ///     fn from(err: forze_core::Error) -> Self {
+    ///         AppError::Store(err)
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let module = MemoryDepsModule::new().document("products").tx("products");
+    /// let runtime = ExecutionRuntime::new(
+    ///     DepsRegistry::from_modules([module.boxed()]).freeze()?,
+    ///     LifecyclePlan::new().freeze()?,
+    /// );
+    /// let ctx = runtime.context();
+    /// let failed = ctx
+    ///     .transaction_with_error("products", |tx| async move {
+    ///         let docs = tx.document().command(&PRODUCT_SPEC)?; // forze errors convert
+    ///         let created = docs.create(ProductCreate { name: "Lamp".into(), price: 900 }).await?;
+    ///         if created.price > 500 {
+    ///             return Err(AppError::TooExpensive { price: created.price });
+    ///         }
+    ///         Ok(created)
+    ///     })
+    ///     .await;
+    /// assert!(matches!(failed, Err(AppError::TooExpensive { price: 900 })));
+    /// assert_eq!(ctx.document().query(&PRODUCT_SPEC)?.count().await?, 0); // rolled back
+    ///
+    /// let unknown = ctx.transaction_with_error("orders", |_| async { Ok::<_, AppError>(()) }).await;
+    /// assert!(matches!(unknown, Err(AppError::Store(e)) if e.kind() == ErrorKind::Config));
+    /// # Ok::<(), forze_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn transaction_with_error<T, E, F, Fut>(&self, route: &str, body: F) -> Result<T, E>
+    where
+        E: From<Error>,
+        F: FnOnce(ExecutionContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         if let Some(open) = &self.tx {
             if open.route == route {
                 return body(self.clone()).await;
@@ -487,7 +556,8 @@ impl ExecutionContext {
             return Err(Error::config(format!(
                 "a transaction on route `{}` is open; a nested transaction on route `{route}` is not supported",
                 open.route
-            )));
+            ))
+            .into());
         }
         let deps = self.runtime.deps();
         let manager = deps.transaction(route).ok_or_else(|| {
@@ -532,14 +602,15 @@ impl ExecutionContext {
                     result
                 });
                 match committed.await {
-                    Ok(result) => result.map(|()| value),
+                    Ok(result) => result.map(|()| value).map_err(E::from),
                     Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
                     Err(_) => Err(Error::new(
                         ErrorKind::Internal,
                         format!(
                             "the commit of the transaction on route `{route}` was cancelled (runtime shutdown)"
                         ),
-                    )),
+                    )
+                    .into()),
                 }
             }
             Ok(Err(err)) => {
