@@ -732,7 +732,7 @@ impl<D: Document> DocumentCommand<D> {
                 fields: D::FIELDS,
             };
             let predicate = schema.filter(&filter)?;
-            let fields = to_fields(w.name(), "update input", &update)?;
+            let fields = update_fields::<D>(w.name(), &update)?;
             if fields.is_empty() {
                 return Ok(0);
             }
