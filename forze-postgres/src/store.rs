@@ -866,7 +866,7 @@ impl PostgresDocumentStore {
         for r in &returned {
             let row = self.decode(r)?;
             let inserted: bool = sqlx::Row::try_get(r, "inserted")
-                .map_err(|e| OpError::from(self.map(&t, Cause::Sql(e))))?;
+                .map_err(|e| OpError::from(self.map(t, Cause::Sql(e))))?;
             by_id.insert(row.meta.id, Upserted::new(row, inserted, true));
         }
         let rest: Vec<Uuid> = ids
