@@ -296,3 +296,101 @@ fn bind_rejects_a_tenant_column_clash_and_a_bad_schema_prefix() {
     .expect_err("a column spec");
     assert_eq!(err.kind(), ErrorKind::Config);
 }
+
+/// The write verbs with row-level tenancy: two tenants hold the same id; every verb called for
+/// one leaves the other's row as it was.
+#[tokio::test]
+async fn write_verbs_stay_inside_their_tenant() {
+    watchdog(async {
+        let db = TestDb::new("tenancy_verbs").await;
+        let config = db.config("tenant_items");
+        for sql in schema_sql(&config, &TENANT_ITEM_SPEC) {
+            db.client.execute(&sql).await.expect("create");
+        }
+        let store = PostgresDocumentBackend::new(db.client.clone(), config)
+            .bind(
+                &DocumentBinding::new("tenant_items", <TenantItem as forze_core::Document>::FIELDS)
+                    .with_tenancy(Tenancy::Column),
+            )
+            .expect("bind");
+        let (a, b) = (
+            StoreCx::none().with_tenant(Some(Uuid::now_v7())),
+            StoreCx::none().with_tenant(Some(Uuid::now_v7())),
+        );
+        let row = item_row("SAME");
+        let id = row.meta.id;
+        store
+            .insert(&a, vec![row.clone()])
+            .await
+            .expect("insert for a");
+        store
+            .insert(&b, vec![row.clone()])
+            .await
+            .expect("the same id for b");
+        let b_row = || async {
+            store
+                .get(&b, id, false)
+                .await
+                .expect("get b")
+                .expect("b's row")
+        };
+        let before = b_row().await;
+
+        let mut changed = row.clone();
+        changed.fields = obj(json!({ "sku": "SAME", "price": 7 }));
+        store
+            .upsert(&a, vec![forze_core::store::Upsert::new(changed, 1)])
+            .await
+            .expect("upsert for a");
+        store
+            .touch_many(&a, &[id], micros_now())
+            .await
+            .expect("touch for a");
+        let filter = Select::new(
+            "tenant_items",
+            <TenantItem as forze_core::Document>::FIELDS,
+            Some(&forze_core::query::Filter::field(
+                "sku",
+                forze_core::query::Op::Eq,
+                "SAME",
+            )),
+            &[],
+        )
+        .expect("valid")
+        .filter
+        .expect("a filter");
+        let hit = store
+            .update_matching(&a, &filter, obj(json!({ "price": 99 })), micros_now())
+            .await
+            .expect("update_matching for a");
+        assert_eq!(hit.len(), 1, "only a's row matched");
+        let a_now = store
+            .get(&a, id, false)
+            .await
+            .expect("get")
+            .expect("a's row");
+        assert_eq!(a_now.meta.rev, 4);
+        assert_eq!(
+            b_row().await,
+            before,
+            "b untouched by a's upsert, touch and update"
+        );
+
+        // delete_at with a's rev: b's row stays; with b's (older) rev on a: a mismatch
+        let err = store
+            .delete_at(&a, &[(id, 1)])
+            .await
+            .expect_err("stale for a");
+        assert_eq!(err.kind(), ErrorKind::RevisionMismatch);
+        store.delete_at(&a, &[(id, 4)]).await.expect("delete for a");
+        assert!(store.get(&a, id, false).await.expect("get").is_none());
+        assert_eq!(b_row().await, before, "b untouched by a's delete");
+        let ensured = store
+            .ensure_many(&a, vec![row.clone()])
+            .await
+            .expect("ensure for a");
+        assert!(ensured[0].1, "a's id is free again in a, whatever b holds");
+        assert_eq!(store.count(&b, None).await.expect("count"), 1);
+    })
+    .await;
+}
